@@ -1,0 +1,333 @@
+"""One training loop for every model: joint loss, Adam, early stopping, resumable checkpoints.
+
+Loss (paper eq. 3): ``alpha_seg * BCE(mask) + alpha_cls * CE(cluster)``; models without a cluster
+head use the first term only. Early stopping watches the validation segmentation loss. After every
+epoch the whole training state (model, optimiser, RNG, early-stopping state, history) is written
+atomically to ``state_dir``, so a killed job restarted with the same arguments continues from its
+last complete epoch and ends with the same weights as an uninterrupted run.
+"""
+
+from __future__ import annotations
+
+import logging
+import platform
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import torch
+import torch.nn.functional as F
+from tqdm import tqdm
+
+from lesionmtl import __version__
+from lesionmtl.devices import select_device
+from lesionmtl.io import atomic_path, save_json, save_parquet
+from lesionmtl.models import build_model, count_parameters, forward_outputs, needs_clusters
+from lesionmtl.tensors import ImageBatcher
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class TrainConfig:
+    arch: str
+    encoder: str = "resnet101"
+    encoder_weights: str | None = None
+    epochs: int = 50
+    patience: int = 5
+    batch_size: int = 10
+    lr: float = 1e-3
+    alpha_seg: float = 50.0
+    alpha_cls: float = 1.0
+    seed: int = 0
+    threads: int | None = None
+    device: str = "auto"
+    mixed_precision: bool = True  # bf16 autocast, CUDA only
+
+
+@dataclass
+class TrainingData:
+    """Patches and targets of one dataset, indexed by patch row."""
+
+    images: np.ndarray  # (N, H, W, 3) uint8
+    masks: np.ndarray  # (N, H, W) bool: the supervision (ellipse, GrabCut or ground truth)
+    train_idx: np.ndarray
+    val_idx: np.ndarray
+    clusters: np.ndarray | None = None  # (N,) int cluster label per patch row
+    n_clusters: int | None = None
+    lesion_ids: np.ndarray = field(default_factory=lambda: np.empty(0, dtype=object))
+
+
+def load_training_data(
+    lesions_path: Path, images_path: Path, masks_path: Path, clusters_path: Path | None = None
+) -> TrainingData:
+    """Read the ingest, pseudo-label and clustering artefacts of one dataset."""
+    lesions = pd.read_parquet(lesions_path).sort_values("patch_index")
+    images = np.load(images_path, mmap_mode="r")
+    masks = np.load(masks_path, mmap_mode="r")
+    if len(images) != len(lesions) or masks.shape != images.shape[:3]:
+        raise ValueError(
+            f"{images_path}: {len(images)} patches and {masks_path}: masks {masks.shape} "
+            f"do not match {lesions_path}: {len(lesions)} lesions"
+        )
+    rows = lesions["patch_index"].to_numpy()
+    split = lesions["split"].to_numpy()
+    clusters = n_clusters = None
+    if clusters_path is not None:
+        table = pd.read_parquet(clusters_path).set_index("lesion_id")
+        missing = set(lesions["lesion_id"]) - set(table.index)
+        if missing:
+            raise ValueError(f"{clusters_path}: no cluster for lesions {sorted(missing)[:5]}")
+        clusters = np.empty(len(lesions), dtype=np.int64)
+        clusters[rows] = table.loc[lesions["lesion_id"], "cluster"].to_numpy()
+        n_clusters = int(table["cluster"].max()) + 1
+    ids = np.empty(len(lesions), dtype=object)
+    ids[rows] = lesions["lesion_id"].to_numpy()
+    return TrainingData(
+        images=np.asarray(images),
+        masks=np.asarray(masks, dtype=bool),
+        train_idx=rows[split == "train"],
+        val_idx=rows[split == "val"],
+        clusters=clusters,
+        n_clusters=n_clusters,
+        lesion_ids=ids,
+    )
+
+
+def _seed_everything(seed: int) -> None:
+    torch.manual_seed(seed)
+    np.random.seed(seed)
+
+
+def _epoch_batches(indices: np.ndarray, batch_size: int, generator: torch.Generator) -> list[np.ndarray]:
+    """Shuffled batches; a trailing batch of one is dropped (BatchNorm cannot train on it)."""
+    order = indices[torch.randperm(len(indices), generator=generator).numpy()]
+    batches = [order[i : i + batch_size] for i in range(0, len(order), batch_size)]
+    return [b for b in batches if len(b) > 1]
+
+
+class Trainer:
+    """Holds model, optimiser and data on one device; ``fit`` runs epochs until done."""
+
+    def __init__(self, config: TrainConfig, data: TrainingData, state_dir: Path):
+        if needs_clusters(config.arch) and data.clusters is None:
+            raise ValueError(f"architecture {config.arch!r} needs cluster labels")
+        if len(data.train_idx) < 2 or len(data.val_idx) < 1:
+            raise ValueError(
+                f"training needs >= 2 train and >= 1 val patches, got {len(data.train_idx)} and {len(data.val_idx)}"
+            )
+        self.config = config
+        self.data = data
+        self.state_dir = Path(state_dir)
+        if config.threads:
+            torch.set_num_threads(config.threads)
+        _seed_everything(config.seed)
+        self.device = select_device(config.device)
+        self.model = build_model(
+            config.arch,
+            encoder=config.encoder,
+            n_clusters=data.n_clusters if needs_clusters(config.arch) else None,
+            encoder_weights=config.encoder_weights,
+        ).to(self.device)
+        self.optimizer = torch.optim.Adam(self.model.parameters(), lr=config.lr)
+        self.batcher = ImageBatcher(data.images, self.device)
+        self.masks = torch.from_numpy(np.ascontiguousarray(data.masks)).to(self.device)
+        self.clusters = torch.from_numpy(data.clusters).to(self.device) if data.clusters is not None else None
+        self.generator = torch.Generator().manual_seed(config.seed)
+        self.autocast = config.mixed_precision and self.device.type == "cuda"
+        if self.device.type == "cuda":
+            torch.backends.cudnn.benchmark = True
+            self.model = self.model.to(memory_format=torch.channels_last)
+        self.history: list[dict] = []
+        self.best_loss = float("inf")
+        self.bad_epochs = 0
+
+    # -- one epoch ---------------------------------------------------------------------------
+    def _losses(self, rows: np.ndarray) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None, torch.Tensor]:
+        images = self.batcher.batch(rows)
+        with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.autocast):
+            mask_logits, class_logits = forward_outputs(self.model, images)
+        mask_logits = self.batcher.crop(mask_logits.float())[:, 0]
+        idx = torch.as_tensor(rows, device=self.device)
+        target = self.masks[idx].float()
+        seg = F.binary_cross_entropy_with_logits(mask_logits, target)
+        cls = None
+        if class_logits is not None:
+            cls = F.cross_entropy(class_logits.float(), self.clusters[idx])
+        return seg, cls, class_logits, mask_logits
+
+    def _train_epoch(self, epoch: int) -> dict:
+        self.model.train()
+        sums = {"loss": 0.0, "seg_loss": 0.0, "cls_loss": 0.0}
+        batches = _epoch_batches(self.data.train_idx, self.config.batch_size, self.generator)
+        for rows in tqdm(batches, desc=f"epoch {epoch}", leave=False, mininterval=5):
+            seg, cls, _, _ = self._losses(rows)
+            loss = self.config.alpha_seg * seg + (self.config.alpha_cls * cls if cls is not None else 0.0)
+            self.optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            self.optimizer.step()
+            sums["loss"] += loss.item() * len(rows)
+            sums["seg_loss"] += seg.item() * len(rows)
+            sums["cls_loss"] += cls.item() * len(rows) if cls is not None else 0.0
+        n = sum(len(b) for b in batches)
+        return {f"train_{k}": v / n for k, v in sums.items()}
+
+    @torch.no_grad()
+    def _validate(self) -> dict:
+        self.model.eval()
+        seg_sum, inter, total, correct = 0.0, 0.0, 0.0, 0
+        rows_all = self.data.val_idx
+        for start in range(0, len(rows_all), self.config.batch_size * 4):
+            rows = rows_all[start : start + self.config.batch_size * 4]
+            seg, _, class_logits, mask_logits = self._losses(rows)
+            seg_sum += float(seg) * len(rows)
+            pred = mask_logits > 0
+            target = self.masks[torch.as_tensor(rows, device=self.device)]
+            inter += float((pred & target).sum())
+            total += float(pred.sum() + target.sum())
+            if class_logits is not None:
+                labels = self.clusters[torch.as_tensor(rows, device=self.device)]
+                correct += int((class_logits.argmax(1) == labels).sum())
+        n = len(rows_all)
+        out = {"val_seg_loss": seg_sum / n, "val_dice": 2 * inter / total if total else 1.0}
+        if self.clusters is not None:
+            out["val_cls_acc"] = correct / n
+        return out
+
+    # -- state --------------------------------------------------------------------------------
+    def _save_state(self) -> None:
+        state = {
+            "model": self.model.state_dict(),
+            "optimizer": self.optimizer.state_dict(),
+            "torch_rng": torch.get_rng_state(),
+            "generator": self.generator.get_state(),
+            "history": self.history,
+            "best_loss": self.best_loss,
+            "bad_epochs": self.bad_epochs,
+        }
+        with atomic_path(self.state_dir / "last.pt") as tmp:
+            torch.save(state, tmp)
+
+    def _save_best(self) -> None:
+        with atomic_path(self.state_dir / "best.pt") as tmp:
+            torch.save(self.model.state_dict(), tmp)
+
+    def _resume(self) -> None:
+        path = self.state_dir / "last.pt"
+        if not path.exists():
+            return
+        state = torch.load(path, map_location=self.device, weights_only=False)
+        self.model.load_state_dict(state["model"])
+        self.optimizer.load_state_dict(state["optimizer"])
+        torch.set_rng_state(state["torch_rng"])
+        self.generator.set_state(state["generator"])
+        self.history = state["history"]
+        self.best_loss = state["best_loss"]
+        self.bad_epochs = state["bad_epochs"]
+        log.info("resumed from %s after epoch %d", path, len(self.history))
+
+    def _finished(self) -> bool:
+        return len(self.history) >= self.config.epochs or self.bad_epochs >= self.config.patience
+
+    # -- main ---------------------------------------------------------------------------------
+    def fit(self) -> dict:
+        """Train until the epoch budget or the patience runs out; return the run summary."""
+        self.state_dir.mkdir(parents=True, exist_ok=True)
+        self._resume()
+        while not self._finished():
+            epoch = len(self.history) + 1
+            started = time.perf_counter()
+            row = {"epoch": epoch, **self._train_epoch(epoch), **self._validate()}
+            row["seconds"] = time.perf_counter() - started
+            if row["val_seg_loss"] < self.best_loss:
+                self.best_loss, self.bad_epochs = row["val_seg_loss"], 0
+                self._save_best()
+            else:
+                self.bad_epochs += 1
+            self.history.append(row)
+            self._save_state()
+            log.info(
+                "epoch %d/%d  train loss %.4f  val seg loss %.4f  val dice %.3f%s  (%.1fs)",
+                epoch, self.config.epochs, row["train_loss"], row["val_seg_loss"], row["val_dice"],
+                f"  val cls acc {row['val_cls_acc']:.3f}" if "val_cls_acc" in row else "", row["seconds"],
+            )
+        best_epoch = int(np.argmin([h["val_seg_loss"] for h in self.history])) + 1
+        return {
+            "epochs_run": len(self.history),
+            "best_epoch": best_epoch,
+            "best_val_seg_loss": self.best_loss,
+            "stopped_early": len(self.history) < self.config.epochs,
+            "train_seconds": float(sum(h["seconds"] for h in self.history)),
+        }
+
+
+def environment_facts(device: torch.device) -> dict:
+    """Versions and hardware, recorded next to every run."""
+    import segmentation_models_pytorch as smp
+
+    return {
+        "device": device.type,
+        "device_name": torch.cuda.get_device_name(device) if device.type == "cuda" else platform.processor() or platform.machine(),
+        "torch": torch.__version__,
+        "segmentation_models_pytorch": smp.__version__,
+        "numpy": np.__version__,
+        "lesionmtl": __version__,
+        "python": platform.python_version(),
+        "threads": torch.get_num_threads(),
+    }
+
+
+def train_run(config: TrainConfig, data: TrainingData, out_model: Path, out_history: Path, out_run: Path, state_dir: Path) -> dict:
+    """Train one run and write its best checkpoint, per-epoch history and run facts."""
+    wall = time.perf_counter()
+    trainer = Trainer(config, data, state_dir)
+    summary = trainer.fit()
+    best_state = torch.load(Path(state_dir) / "best.pt", map_location="cpu", weights_only=True)
+    checkpoint = {
+        "state_dict": best_state,
+        "arch": config.arch,
+        "encoder": config.encoder,
+        "n_clusters": data.n_clusters if needs_clusters(config.arch) else None,
+        "patch_shape": list(data.images.shape[1:3]),
+    }
+    with atomic_path(out_model) as tmp:
+        torch.save(checkpoint, tmp)
+    save_parquet(out_history, pd.DataFrame(trainer.history))
+    facts = {
+        **summary,
+        "wall_seconds": time.perf_counter() - wall,
+        "seed": config.seed,
+        "config": asdict(config),
+        "n_train": int(len(data.train_idx)),
+        "n_val": int(len(data.val_idx)),
+        "parameters": count_parameters(trainer.model),
+        **environment_facts(trainer.device),
+    }
+    save_json(out_run, facts)
+    return facts
+
+
+def load_model(checkpoint_path: Path, device: torch.device | str = "cpu") -> tuple[torch.nn.Module, dict]:
+    """Rebuild a trained model from its checkpoint (no weights are fetched)."""
+    checkpoint = torch.load(checkpoint_path, map_location="cpu", weights_only=False)
+    model = build_model(checkpoint["arch"], encoder=checkpoint["encoder"], n_clusters=checkpoint["n_clusters"])
+    model.load_state_dict(checkpoint["state_dict"])
+    return model.to(device).eval(), checkpoint
+
+
+@torch.no_grad()
+def predict(model: torch.nn.Module, images: np.ndarray, device: torch.device | str = "cpu", batch_size: int = 32) -> tuple[np.ndarray, np.ndarray | None]:
+    """Foreground probabilities (N,H,W) float32 and class logits (N,K) or None."""
+    device = torch.device(device)
+    batcher = ImageBatcher(images, device)
+    probs, logits = [], []
+    model.eval()
+    for start in range(0, len(images), batch_size):
+        rows = np.arange(start, min(start + batch_size, len(images)))
+        mask_logits, class_logits = forward_outputs(model, batcher.batch(rows))
+        probs.append(torch.sigmoid(batcher.crop(mask_logits.float()))[:, 0].cpu().numpy())
+        if class_logits is not None:
+            logits.append(class_logits.float().cpu().numpy())
+    return np.concatenate(probs), (np.concatenate(logits) if logits else None)
