@@ -16,7 +16,7 @@ PACKAGE_DIR = Path(__file__).resolve().parent
 STAGE_CODE: dict[str, tuple[str, ...]] = {
     "synthesize": ("datasets", "recist.py", "patches.py", "io.py"),
     "ingest": ("datasets", "recist.py", "patches.py", "io.py"),
-    "pseudolabels": ("pseudolabels.py", "recist.py", "io.py"),
+    "pseudolabels": ("pseudolabels.py", "recist.py", "metrics.py", "io.py"),
     "cluster": ("clustering.py", "io.py"),
     "train": ("training.py", "models.py", "tensors.py", "devices.py", "io.py"),
     "evaluate": ("evaluation.py", "metrics.py", "training.py", "models.py", "tensors.py", "io.py"),

@@ -1,0 +1,37 @@
+import pytest
+import torch
+
+from lesionmtl.models import build_model, count_parameters, forward_outputs
+
+
+@pytest.mark.parametrize(
+    ("arch", "k", "expected"),
+    [
+        ("a1", None, 45_669_713),
+        ("a1l", 40, 45_751_673),  # LiTS
+        ("a1l", 45, 45_761_918),  # HAM10000
+        ("a1l", 190, 46_059_023),  # DeepLesion
+    ],
+)
+def test_parameter_counts_match_the_paper(arch, k, expected):
+    assert count_parameters(build_model(arch, encoder="resnet101", n_clusters=k)) == expected
+
+
+@pytest.mark.parametrize(("arch", "k"), [("a1", None), ("a1l", 5), ("unet", None), ("unetl", 5)])
+def test_outputs_have_mask_and_optional_class_logits(arch, k):
+    model = build_model(arch, encoder="resnet18", n_clusters=k).eval()
+    with torch.no_grad():
+        masks, logits = forward_outputs(model, torch.zeros(2, 3, 64, 64))
+    assert masks.shape == (2, 1, 64, 64)
+    assert (logits is None) == (k is None)
+    if k:
+        assert logits.shape == (2, k)
+
+
+def test_bad_arguments_are_rejected():
+    with pytest.raises(ValueError, match="unknown architecture"):
+        build_model("a2")
+    with pytest.raises(ValueError, match="needs n_clusters"):
+        build_model("a1l", encoder="resnet18")
+    with pytest.raises(ValueError, match="no cluster head"):
+        build_model("a1", encoder="resnet18", n_clusters=4)

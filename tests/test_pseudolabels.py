@@ -1,0 +1,124 @@
+import numpy as np
+import pandas as pd
+import pytest
+
+from lesionmtl.pseudolabels import RECIST_COLUMNS, ellipse_mask, grabcut_mask, make_pseudolabels
+from lesionmtl.recist import Ellipse, draw_ellipse, ellipse_to_recist, measure_recist, recist_to_ellipse
+
+SIZE = 96
+
+
+def iou(a: np.ndarray, b: np.ndarray) -> float:
+    return float((a & b).sum() / (a | b).sum())
+
+
+def plus_blob(cx: int = 48, cy: int = 46) -> np.ndarray:
+    """A bright plus sign: clearly not an ellipse."""
+    yy, xx = np.mgrid[:SIZE, :SIZE]
+    horizontal = (abs(xx - cx) <= 20) & (abs(yy - cy) <= 6)
+    vertical = (abs(xx - cx) <= 6) & (abs(yy - cy) <= 18)
+    return horizontal | vertical
+
+
+def textured_image(blob: np.ndarray, seed: int = 0) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    yy, xx = np.mgrid[:SIZE, :SIZE]
+    background = 60 + 25 * np.sin(xx / 3.0) * np.cos(yy / 4.0) + rng.normal(0, 8, blob.shape)
+    lesion = 190 + rng.normal(0, 10, blob.shape)
+    return np.where(blob, lesion, background).clip(0, 255).astype(np.uint8)
+
+
+def test_ellipse_mask_draws_the_recist_ellipse():
+    e = Ellipse(40.0, 30.0, 24.0, 10.0, 35.0)
+    points = ellipse_to_recist(e)
+    assert np.array_equal(ellipse_mask(points, (64, 80)), draw_ellipse(e, (64, 80)))
+
+
+def test_grabcut_beats_ellipse_on_irregular_blob():
+    blob = plus_blob()
+    ellipse = recist_to_ellipse(measure_recist(blob))
+    mask, fell_back = grabcut_mask(textured_image(blob), ellipse)
+    assert not fell_back
+    assert iou(mask, blob) > iou(draw_ellipse(ellipse, blob.shape), blob) + 0.2
+
+
+def test_grabcut_is_deterministic():
+    blob = plus_blob()
+    image = np.stack([textured_image(blob, seed=3)] * 3, axis=-1)
+    ellipse = recist_to_ellipse(measure_recist(blob))
+    first, _ = grabcut_mask(image, ellipse)
+    np.random.seed(123)  # unrelated RNG state must not matter
+    second, _ = grabcut_mask(image, ellipse)
+    assert np.array_equal(first, second)
+
+
+def test_grabcut_falls_back_on_flat_image():
+    ellipse = Ellipse(48.0, 48.0, 30.0, 20.0, 10.0)
+    mask, fell_back = grabcut_mask(np.full((SIZE, SIZE, 3), 100, np.uint8), ellipse)
+    assert fell_back
+    assert np.array_equal(mask, draw_ellipse(ellipse, (SIZE, SIZE)))
+
+
+def test_grabcut_falls_back_when_rectangle_leaves_no_background():
+    ellipse = Ellipse(48.0, 48.0, 200.0, 200.0, 0.0)
+    image = textured_image(plus_blob())
+    mask, fell_back = grabcut_mask(image, ellipse)
+    assert fell_back and mask.all()
+
+
+def test_grabcut_rejects_non_uint8():
+    with pytest.raises(ValueError, match="uint8"):
+        grabcut_mask(np.zeros((SIZE, SIZE), np.float32), Ellipse(48, 48, 20, 10, 0))
+
+
+def make_dataset(n: int = 6) -> tuple[np.ndarray, pd.DataFrame, np.ndarray]:
+    images, masks, rows = [], [], []
+    for i in range(n):
+        blob = plus_blob(cx=44 + i, cy=42 + (i % 3) * 2)
+        if i % 2:  # every other lesion elliptical, on an image GrabCut can work with
+            blob = draw_ellipse(Ellipse(48.0, 46.0, 34.0, 22.0, 15.0 * i), blob.shape)
+        if i == 5:  # a flat image forces a fallback
+            image = np.full(blob.shape, 90, np.uint8)
+        else:
+            image = textured_image(blob, seed=i)
+        images.append(np.stack([image] * 3, axis=-1))
+        masks.append(blob)
+        rows.append([f"L{i}", *measure_recist(blob).ravel()])
+    lesions = pd.DataFrame(rows, columns=["lesion_id", *RECIST_COLUMNS])
+    return np.stack(images), lesions, np.stack(masks)
+
+
+def test_make_pseudolabels_shapes_and_facts():
+    images, lesions, gt = make_dataset()
+    ellipses, grabcuts, facts = make_pseudolabels(images, lesions, gt)
+    assert ellipses.shape == grabcuts.shape == (6, SIZE, SIZE)
+    assert ellipses.dtype == grabcuts.dtype == bool
+    assert list(facts.columns) == [
+        "lesion_id", "ellipse_area", "grabcut_area", "grabcut_fell_back", "iou_grabcut_ellipse",
+        "dice_ellipse_gt", "dice_grabcut_gt", "iou_ellipse_gt", "iou_grabcut_gt",
+    ]
+    assert facts["lesion_id"].tolist() == lesions["lesion_id"].tolist()
+    assert facts["ellipse_area"].tolist() == ellipses.sum(axis=(1, 2)).tolist()
+    assert facts["grabcut_area"].tolist() == grabcuts.sum(axis=(1, 2)).tolist()
+    assert facts["grabcut_fell_back"].tolist() == [False] * 5 + [True]
+    assert (facts["iou_grabcut_gt"] >= facts["iou_ellipse_gt"]).all()
+    assert ((facts["dice_grabcut_gt"] >= 0) & (facts["dice_grabcut_gt"] <= 1)).all()
+
+    _, _, no_gt = make_pseudolabels(images, lesions, None)
+    assert "dice_ellipse_gt" not in no_gt.columns
+
+
+def test_make_pseudolabels_sharding_equals_unsharded():
+    images, lesions, gt = make_dataset()
+    whole = make_pseudolabels(images, lesions, gt)
+    shards = [make_pseudolabels(images, lesions, gt, rows=rows) for rows in (slice(0, 2), np.arange(2, 6))]
+    assert np.array_equal(np.concatenate([s[0] for s in shards]), whole[0])
+    assert np.array_equal(np.concatenate([s[1] for s in shards]), whole[1])
+    pd.testing.assert_frame_equal(pd.concat([s[2] for s in shards], ignore_index=True), whole[2])
+
+
+def test_make_pseudolabels_names_lesion_with_bad_recist():
+    images, lesions, _ = make_dataset(2)
+    lesions.loc[1, "r_x11"] = SIZE + 10.0
+    with pytest.raises(ValueError, match="L1.*long_p1"):
+        make_pseudolabels(images, lesions, None)

@@ -1,0 +1,124 @@
+"""Real training steps on a tiny encoder: learning, early stopping, resume after a kill."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+
+from lesionmtl.training import TrainConfig, TrainingData, load_model, predict, train_run
+
+
+def squares(n: int = 40, size: int = 48, seed: int = 0) -> TrainingData:
+    """Bright squares of varying size on noise; the cluster label is the size class."""
+    rng = np.random.default_rng(seed)
+    images = rng.integers(0, 80, size=(n, size, size, 3), dtype=np.uint8)
+    masks = np.zeros((n, size, size), dtype=bool)
+    clusters = rng.integers(0, 3, n)
+    for i, c in enumerate(clusters):
+        half = 5 + 5 * c
+        y, x = rng.integers(half, size - half, 2)
+        masks[i, y - half : y + half, x - half : x + half] = True
+    images[masks] = 220
+    n_train = n * 3 // 4
+    return TrainingData(images, masks, np.arange(n_train), np.arange(n_train, n), clusters=clusters, n_clusters=3)
+
+
+def _train(tmp_path: Path, config: TrainConfig, data: TrainingData) -> dict:
+    return train_run(config, data, tmp_path / "model.pt", tmp_path / "history.parquet", tmp_path / "run.json", tmp_path / "state")
+
+
+def test_joint_training_learns_masks_and_classes(tmp_path):
+    torch.set_num_threads(1)
+    data = squares()
+    facts = _train(tmp_path, TrainConfig(arch="a1l", encoder="resnet18", epochs=6, patience=6, seed=0), data)
+    history = pd.read_parquet(tmp_path / "history.parquet")
+    assert list(history["epoch"]) == list(range(1, 7))
+    assert history["val_seg_loss"].iloc[-1] < history["val_seg_loss"].iloc[0]
+    assert {"train_cls_loss", "val_cls_acc", "val_dice"} <= set(history.columns)
+    assert facts["best_epoch"] == int(history["val_seg_loss"].idxmin()) + 1
+    run = json.loads((tmp_path / "run.json").read_text())
+    assert run["device"] == "cpu" and run["seed"] == 0 and "torch" in run
+    assert not (tmp_path / "state").exists()  # finished runs leave no resumable state behind
+
+    model, checkpoint = load_model(tmp_path / "model.pt")
+    assert checkpoint["n_clusters"] == 3
+    probs, logits = predict(model, data.images[30:])
+    assert probs.shape == data.masks[30:].shape and logits.shape == (10, 3)
+    pred = probs > 0.5
+    dice = 2 * (pred & data.masks[30:]).sum() / (pred.sum() + data.masks[30:].sum())
+    assert dice > 0.5
+
+
+def test_early_stopping_stops_when_validation_loss_stalls(tmp_path):
+    data = squares(n=24, size=32)
+    data.masks[data.val_idx] = ~data.masks[data.val_idx]  # learning the task makes validation worse
+    config = TrainConfig(arch="a1", encoder="resnet18", epochs=30, patience=1, seed=0)
+    facts = _train(tmp_path, config, data)
+    assert facts["stopped_early"] and facts["epochs_run"] < 30
+    assert facts["epochs_run"] - facts["best_epoch"] == 1
+
+
+def test_cluster_model_without_clusters_is_refused(tmp_path):
+    data = squares()
+    data.clusters = None
+    with pytest.raises(ValueError, match="needs cluster labels"):
+        _train(tmp_path, TrainConfig(arch="a1l", encoder="resnet18", epochs=1), data)
+
+
+TRAIN_SCRIPT = textwrap.dedent(
+    """
+    import sys, torch
+    from pathlib import Path
+    sys.path.insert(0, {tests!r})
+    from test_training import squares
+    from lesionmtl.training import TrainConfig, train_run
+    torch.set_num_threads(1)
+    out = Path(sys.argv[1])
+    config = TrainConfig(arch="a1l", encoder="resnet18", epochs=4, patience=4, seed=3, threads=1)
+    train_run(config, squares(n=24, size=32), out / "model.pt", out / "history.parquet", out / "run.json", out / "state")
+    """
+)
+
+
+def _run_training(out: Path, kill_after_epochs: int | None = None) -> None:
+    script = TRAIN_SCRIPT.format(tests=str(Path(__file__).parent))
+    proc = subprocess.Popen([sys.executable, "-c", script, str(out)], stderr=subprocess.DEVNULL)
+    if kill_after_epochs is None:
+        assert proc.wait(timeout=300) == 0
+        return
+    state = out / "state" / "last.pt"
+    deadline = time.time() + 300
+    while time.time() < deadline:
+        if state.exists() and len(torch.load(state, weights_only=False)["history"]) >= kill_after_epochs:
+            break
+        assert proc.poll() is None, "training finished before it could be killed"
+        time.sleep(0.05)
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()
+
+
+def test_killed_training_resumes_to_the_same_weights(tmp_path):
+    uninterrupted, resumed = tmp_path / "straight", tmp_path / "resumed"
+    _run_training(uninterrupted)
+    _run_training(resumed, kill_after_epochs=2)
+    assert not (resumed / "model.pt").exists()
+    _run_training(resumed)
+
+    a = torch.load(uninterrupted / "model.pt", weights_only=False)["state_dict"]
+    b = torch.load(resumed / "model.pt", weights_only=False)["state_dict"]
+    assert a.keys() == b.keys()
+    for name in a:
+        assert torch.equal(a[name], b[name]), name
+    pd.testing.assert_frame_equal(
+        pd.read_parquet(uninterrupted / "history.parquet").drop(columns="seconds"),
+        pd.read_parquet(resumed / "history.parquet").drop(columns="seconds"),
+    )
