@@ -9,8 +9,11 @@ last complete epoch and ends with the same weights as an uninterrupted run.
 
 from __future__ import annotations
 
+import hashlib
+import json
 import logging
 import platform
+import shutil
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -108,6 +111,18 @@ def _epoch_batches(indices: np.ndarray, batch_size: int, generator: torch.Genera
     return [b for b in batches if len(b) > 1]
 
 
+def _fingerprint(config: TrainConfig, data: TrainingData) -> str:
+    """What a saved state must match to be resumed: the settings (not threads/device) and data."""
+    digest = hashlib.sha256()
+    settings = {k: v for k, v in asdict(config).items() if k not in ("threads", "device")}
+    digest.update(json.dumps(settings, sort_keys=True).encode())
+    for array in (data.images, data.masks, data.train_idx, data.val_idx, data.clusters):
+        if array is not None:
+            digest.update(str(array.shape).encode())
+            digest.update(np.ascontiguousarray(array).tobytes())
+    return digest.hexdigest()
+
+
 class Trainer:
     """Holds model, optimiser and data on one device; ``fit`` runs epochs until done."""
 
@@ -143,6 +158,7 @@ class Trainer:
         self.history: list[dict] = []
         self.best_loss = float("inf")
         self.bad_epochs = 0
+        self.fingerprint = _fingerprint(config, data)
 
     # -- one epoch ---------------------------------------------------------------------------
     def _losses(self, rows: np.ndarray) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None, torch.Tensor]:
@@ -206,6 +222,7 @@ class Trainer:
             "history": self.history,
             "best_loss": self.best_loss,
             "bad_epochs": self.bad_epochs,
+            "fingerprint": self.fingerprint,
         }
         with atomic_path(self.state_dir / "last.pt") as tmp:
             torch.save(state, tmp)
@@ -219,6 +236,9 @@ class Trainer:
         if not path.exists():
             return
         state = torch.load(path, map_location=self.device, weights_only=False)
+        if state.get("fingerprint") != self.fingerprint:
+            log.warning("ignoring %s: it belongs to a run with other settings or data", path)
+            return
         self.model.load_state_dict(state["model"])
         self.optimizer.load_state_dict(state["optimizer"])
         torch.set_rng_state(state["torch_rng"])
@@ -306,6 +326,8 @@ def train_run(config: TrainConfig, data: TrainingData, out_model: Path, out_hist
         **environment_facts(trainer.device),
     }
     save_json(out_run, facts)
+    # The run is complete: its resumable state is no longer needed.
+    shutil.rmtree(state_dir, ignore_errors=True)
     return facts
 
 
