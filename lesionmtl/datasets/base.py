@@ -1,0 +1,156 @@
+"""The one interface every dataset reader returns: a stream of lesion samples and rejections."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from collections.abc import Iterator
+from typing import Protocol
+
+import numpy as np
+import pandas as pd
+
+from ..patches import resize_image, resize_mask
+from ..recist import check_inside, recist_from_mask
+
+__all__ = [
+    "DataError", "Sample", "Rejection", "Reader", "SPLITS",
+    "recist_bbox", "patch_hw", "read_table", "find_files", "outside_patch", "sample_from_mask",
+]
+
+SPLITS = ("train", "val", "test")
+
+
+class DataError(ValueError):
+    """Malformed input data; the message names the file, the row (if any) and the problem."""
+
+    def __init__(self, file: str | Path, problem: str, row: int | None = None):
+        where = f"{file}" if row is None else f"{file}, row {row}"
+        super().__init__(f"{where}: {problem}")
+        self.file, self.row, self.problem = str(file), row, problem
+
+
+@dataclass
+class Sample:
+    """One lesion as a model input patch.
+
+    Geometry: a patch pixel ``p`` sits at source position ``(p + 0.5) / scale - 0.5 + offset``
+    (see :mod:`lesionmtl.patches`); ``spacing_xy`` is millimetres per *patch* pixel (nan when
+    the modality has no physical spacing).
+    """
+
+    lesion_id: str
+    group_id: str
+    image: np.ndarray  # (h, w, 3) uint8
+    recist: np.ndarray  # (4, 2) patch coordinates: long_p1, long_p2, short_p1, short_p2
+    recist_source: str  # "annotation" | "ellipse_fit" | "measured"
+    bbox: tuple[float, float, float, float]  # x0, y0, x1, y1 in patch coordinates
+    source: str  # file the lesion was read from, relative to the raw folder
+    offset_xy: tuple[float, float]
+    scale_xy: tuple[float, float]
+    spacing_xy: tuple[float, float]
+    gt: np.ndarray | None = None  # (h, w) bool
+    split: str | None = None  # official split where the dataset has one
+
+
+@dataclass(frozen=True)
+class Rejection:
+    """A lesion (or file) the reader skipped on purpose, and why."""
+
+    item: str
+    source: str
+    reason: str
+
+
+class Reader(Protocol):
+    """``read_<format>(raw_dir, *, patch_size, **options)``: samples and rejections, in a stable order."""
+
+    def __call__(self, raw_dir: Path, *, patch_size: int | tuple[int, int], **options) -> Iterator[Sample | Rejection]: ...
+
+
+def recist_bbox(points: np.ndarray, margin: float = 5.0) -> tuple[float, float, float, float]:
+    """Lesion box as DeepLesion defines ``Bounding_boxes``: extremes of the RECIST points +- margin."""
+    p = np.asarray(points, dtype=float)
+    lo, hi = p.min(axis=0) - margin, p.max(axis=0) + margin
+    return float(lo[0]), float(lo[1]), float(hi[0]), float(hi[1])
+
+
+def patch_hw(patch_size: int | tuple[int, int] | list[int]) -> tuple[int, int]:
+    """Normalise a patch size (int or (h, w)) to (h, w)."""
+    if isinstance(patch_size, (int, np.integer)):
+        return int(patch_size), int(patch_size)
+    h, w = patch_size
+    return int(h), int(w)
+
+
+def read_table(path: Path, required: tuple[str, ...]) -> pd.DataFrame:
+    """All-string table from a comma- or tab-separated file with a header line.
+
+    Row ``i`` of the result is line ``i + 2`` of the file.  Raises :class:`DataError` when the
+    file cannot be parsed or lacks a required column.
+    """
+    try:
+        with open(path, encoding="utf-8-sig") as f:
+            sep = "\t" if "\t" in f.readline() else ","
+        table = pd.read_csv(path, sep=sep, dtype=str, keep_default_na=False, encoding="utf-8-sig")
+    except (OSError, UnicodeDecodeError, pd.errors.ParserError) as exc:
+        raise DataError(path, f"unreadable table ({exc})") from exc
+    table.columns = [c.strip() for c in table.columns]
+    missing = [c for c in required if c not in table.columns]
+    if missing:
+        raise DataError(path, f"missing required column(s) {', '.join(missing)}", row=1)
+    return table
+
+
+def outside_patch(recist: np.ndarray, size_hw: tuple[int, int]) -> str | None:
+    """Why the RECIST endpoints do not fit in the patch (None when they do)."""
+    try:
+        check_inside(recist, size_hw)
+    except ValueError as exc:
+        return f"lesion larger than the patch: {exc}"
+    return None
+
+
+def find_files(root: Path, pattern: str) -> list[Path]:
+    """Files under ``root`` matching ``pattern``, sorted, without macOS archive debris
+    (``__MACOSX/`` trees and ``._*`` resource-fork stubs)."""
+    return sorted(
+        p for p in root.rglob(pattern)
+        if p.is_file() and not p.name.startswith("._") and "__MACOSX" not in p.relative_to(root).parts
+    )
+
+
+def sample_from_mask(
+    image: np.ndarray,
+    mask: np.ndarray,
+    size_hw: tuple[int, int],
+    recist_method: str,
+    *,
+    lesion_id: str,
+    source: str,
+    source_spacing_xy: tuple[float, float] = (float("nan"), float("nan")),
+    **fields,
+) -> Sample | Rejection:
+    """Resize a source crop and its lesion mask to the patch size and derive RECIST from the mask.
+
+    For datasets with masks but no RECIST (LiTS, HAM10000).  ``fields`` are the remaining
+    :class:`Sample` fields (group_id, offset_xy); scale and spacing follow from the resize and
+    ``source_spacing_xy`` (mm per source pixel).  A :class:`Rejection` when the mask vanishes
+    at the patch size or its RECIST endpoints fall outside the patch.
+    """
+    gt = resize_mask(mask, size_hw)
+    if not gt.any():
+        return Rejection(lesion_id, source, f"mask empty after resizing {mask.shape[:2]} -> {tuple(size_hw)}")
+    patch = resize_image(image, size_hw)
+    if patch.ndim == 2:
+        patch = np.repeat(patch[:, :, None], 3, axis=2)
+    recist = recist_from_mask(gt, recist_method)
+    outside = outside_patch(recist, size_hw)
+    if outside:
+        return Rejection(lesion_id, source, outside)
+    scale = (size_hw[1] / mask.shape[1], size_hw[0] / mask.shape[0])
+    return Sample(
+        lesion_id=lesion_id, source=source, image=patch, gt=gt, recist=recist, recist_source=recist_method,
+        bbox=recist_bbox(recist), scale_xy=scale,
+        spacing_xy=(source_spacing_xy[0] / scale[0], source_spacing_xy[1] / scale[1]), **fields,
+    )

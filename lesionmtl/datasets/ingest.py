@@ -1,0 +1,99 @@
+"""Official on-disk format -> canonical lesion table + patch arrays (the workflow's ingest step)."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from ..io import save_json, save_npy, save_parquet
+from ..recist import recist_to_ellipse
+from .base import SPLITS, DataError, Reader, Rejection, Sample, patch_hw
+from .deeplesion import read_deeplesion
+from .ham import read_ham
+from .lits import read_lits
+from .splits import assign_splits
+
+READERS: dict[str, Reader] = {"deeplesion": read_deeplesion, "lits": read_lits, "ham": read_ham}
+RECIST_COLUMNS = ("r_x11", "r_y11", "r_x12", "r_y12", "r_x21", "r_y21", "r_x22", "r_y22")
+
+
+def _row(s: Sample, fmt: str, index: int) -> dict:
+    e = recist_to_ellipse(s.recist)
+    return {
+        "lesion_id": s.lesion_id, "dataset_format": fmt, "split": s.split, "group_id": s.group_id,
+        "source": s.source, "patch_index": index,
+        **dict(zip(RECIST_COLUMNS, np.asarray(s.recist, dtype=float).ravel())),
+        "cx": e.cx, "cy": e.cy, "major": e.major, "minor": e.minor, "angle": e.angle,
+        **dict(zip(("bbox_x0", "bbox_y0", "bbox_x1", "bbox_y1"), s.bbox)),
+        "spacing_x": s.spacing_xy[0], "spacing_y": s.spacing_xy[1],
+        "offset_x": s.offset_xy[0], "offset_y": s.offset_xy[1], "scale_x": s.scale_xy[0], "scale_y": s.scale_xy[1],
+        "recist_source": s.recist_source,
+    }
+
+
+def ingest(
+    fmt: str,
+    raw_dir: Path,
+    out_dir: Path,
+    *,
+    patch_size: int | Sequence[int],
+    seed: int,
+    split_fractions: Sequence[float] = (0.7, 0.2, 0.1),
+    **reader_options,
+) -> pd.DataFrame:
+    """Read ``raw_dir`` in the official ``fmt`` layout and write the lesion table and patches.
+
+    Writes ``lesions.parquet``, ``patches/images.npy`` (N, h, w, 3) uint8,
+    ``patches/gt_masks.npy`` (N, h, w) bool when the data has ground truth,
+    ``rejected.parquet`` and ``ingest.json`` into ``out_dir``.  Splits come from the dataset
+    where it has an official one, else are drawn by group with ``seed``.  Every file is written
+    under a temporary name and renamed; ``lesions.parquet`` is removed first and written last,
+    so it exists only when the whole step succeeded.  Returns the lesion table.
+    """
+    if fmt not in READERS:
+        raise ValueError(f"unknown dataset format {fmt!r}; expected one of {sorted(READERS)}")
+    started = time.perf_counter()
+    raw_dir, out_dir = Path(raw_dir), Path(out_dir)
+    (out_dir / "lesions.parquet").unlink(missing_ok=True)
+    samples: list[Sample] = []
+    rejected: list[Rejection] = []
+    for item in READERS[fmt](raw_dir, patch_size=patch_size, **reader_options):
+        (rejected if isinstance(item, Rejection) else samples).append(item)
+    if not samples:
+        raise DataError(raw_dir, f"no lesions found ({len(rejected)} rejected)")
+    ids = pd.Series([s.lesion_id for s in samples])
+    if ids.duplicated().any():
+        raise DataError(raw_dir, f"duplicate lesion ids {ids[ids.duplicated()].unique()[:5].tolist()}")
+    unsplit = [s.group_id for s in samples if s.split is None]
+    if unsplit:
+        by_group = assign_splits(unsplit, split_fractions, np.random.default_rng(seed))
+        for s in samples:
+            s.split = s.split or by_group[s.group_id]
+
+    table = pd.DataFrame([_row(s, fmt, i) for i, s in enumerate(samples)])
+    crossing = table.groupby("group_id")["split"].nunique()
+    if (crossing > 1).any():
+        raise DataError(raw_dir, f"groups in several splits: {crossing[crossing > 1].index[:5].tolist()}")
+    with_gt = [s.gt is not None for s in samples]
+    if any(with_gt) and not all(with_gt):
+        raise DataError(raw_dir, f"ground truth for only {sum(with_gt)} of {len(samples)} lesions")
+
+    save_npy(out_dir / "patches" / "images.npy", np.stack([s.image for s in samples]))
+    if all(with_gt):
+        save_npy(out_dir / "patches" / "gt_masks.npy", np.stack([s.gt for s in samples]).astype(bool))
+    else:
+        (out_dir / "patches" / "gt_masks.npy").unlink(missing_ok=True)
+    save_parquet(out_dir / "rejected.parquet", pd.DataFrame([vars(r) for r in rejected], columns=["item", "source", "reason"]))
+    save_json(out_dir / "ingest.json", {
+        "format": fmt, "raw_dir": str(raw_dir), "patch_size": list(patch_hw(patch_size)), "n_lesions": len(samples),
+        "n_groups": int(table["group_id"].nunique()), "n_rejected": len(rejected),
+        "per_split": {k: int((table["split"] == k).sum()) for k in SPLITS},
+        "has_ground_truth": all(with_gt), "split_seed": seed, "split_fractions": list(split_fractions),
+        "reader_options": reader_options, "seconds": round(time.perf_counter() - started, 2),
+    })
+    save_parquet(out_dir / "lesions.parquet", table)
+    return table

@@ -1,0 +1,103 @@
+"""LiTS reader: ``volume-N.nii`` + ``segmentation-N.nii`` (or the MSD ``Task03_Liver`` layout).
+
+Every 2-D connected tumour component (label 2) of every axial slice is one lesion.  Volumes
+are reoriented to the closest canonical (RAS+) orientation first, and slices are shown the
+radiological way (patient right on the image left, anterior at the top).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from pathlib import Path
+
+import nibabel as nib
+import numpy as np
+from scipy import ndimage
+
+from ..patches import crop, padded_square, window_to_uint8
+from .base import DataError, Rejection, Sample, find_files, patch_hw, sample_from_mask
+
+TUMOUR = 2
+_IN_PLANE = np.zeros((3, 3, 3), dtype=bool)
+_IN_PLANE[1] = True  # 8-connected within a slice, never across slices
+
+
+def slices_from_volume(volume: np.ndarray) -> np.ndarray:
+    """(nz, rows, cols) radiological axial slices of a canonical (RAS+) volume (x, y, z)."""
+    return np.ascontiguousarray(volume[::-1, ::-1, :].transpose(2, 1, 0))
+
+
+def volume_from_slices(slices: np.ndarray) -> np.ndarray:
+    """Inverse of :func:`slices_from_volume`."""
+    return np.ascontiguousarray(slices.transpose(2, 1, 0)[::-1, ::-1, :])
+
+
+def find_pairs(raw_dir: Path) -> list[tuple[str, Path, Path]]:
+    """(case name, image, label) for every case in the LiTS or MSD layout, by case number."""
+    images: dict[int, Path] = {}
+    labels: dict[int, Path] = {}
+    for path in find_files(raw_dir, "*.nii*"):
+        m = re.fullmatch(r"(volume|segmentation|liver)[-_](\d+)\.nii(\.gz)?", path.name)
+        if not m:
+            continue
+        kind, number = m.group(1), int(m.group(2))
+        if kind == "volume" or (kind == "liver" and path.parent.name == "imagesTr"):
+            images[number] = path
+        elif kind == "segmentation" or (kind == "liver" and path.parent.name == "labelsTr"):
+            labels[number] = path
+    for number in sorted(set(images) ^ set(labels)):
+        have = images.get(number) or labels.get(number)
+        raise DataError(have, f"no matching {'label' if number in images else 'image'} volume for case {number}")
+    if not images:
+        raise DataError(raw_dir, "no LiTS volumes (volume-N.nii or imagesTr/liver_N.nii.gz) found")
+    return [(images[n].name.split(".nii")[0], images[n], labels[n]) for n in sorted(images)]
+
+
+def _load(path: Path) -> nib.Nifti1Image:
+    try:
+        return nib.as_closest_canonical(nib.load(path))
+    except Exception as exc:  # nibabel raises many types for corrupt files
+        raise DataError(path, f"unreadable NIfTI ({exc})") from exc
+
+
+def read_lits(
+    raw_dir: Path,
+    *,
+    patch_size: int | tuple[int, int],
+    pad: int = 20,
+    window: tuple[float, float] = (-100.0, 200.0),
+    min_area: int = 10,
+    recist_method: str = "ellipse_fit",
+) -> Iterator[Sample | Rejection]:
+    """Yield one :class:`Sample` per 2-D tumour component, or a :class:`Rejection` for
+    components under ``min_area`` source pixels."""
+    hw = patch_hw(patch_size)
+    for name, image_path, label_path in find_pairs(Path(raw_dir)):
+        image, label = _load(image_path), _load(label_path)
+        if image.shape != label.shape or not np.allclose(image.affine, label.affine, atol=1e-3):
+            raise DataError(label_path, f"shape {label.shape} / affine differ from {image_path.name} {image.shape}")
+        labels = slices_from_volume(np.rint(np.asanyarray(label.dataobj)).astype(np.int16))
+        if labels.min() < 0 or labels.max() > TUMOUR:
+            raise DataError(label_path, f"labels must be 0 background, 1 liver, 2 tumour; found {np.unique(labels).tolist()}")
+        hu = slices_from_volume(image.get_fdata(dtype=np.float32))
+        zooms = image.header.get_zooms()[:2]
+        components, _ = ndimage.label(labels == TUMOUR, structure=_IN_PLANE)
+        per_slice: dict[int, int] = {}
+        source = str(image_path.relative_to(raw_dir))
+        for index, box in enumerate(ndimage.find_objects(components), start=1):
+            z, rows, cols = box
+            k = z.start
+            j = per_slice[k] = per_slice.get(k, -1) + 1
+            lesion_id = f"{name}_z{k:03d}_{j}"
+            mask = components[k] == index
+            area = int(np.count_nonzero(mask[rows, cols]))
+            if area < min_area:
+                yield Rejection(lesion_id, source, f"tumour component of {area} px < min_area {min_area}")
+                continue
+            x0, y0, side = padded_square((cols.start, rows.start, cols.stop - 1, rows.stop - 1), pad)
+            gray = window_to_uint8(crop(hu[k], x0, y0, (side, side), fill=window[0]), *window)
+            yield sample_from_mask(
+                gray, crop(mask, x0, y0, (side, side)), hw, recist_method, source_spacing_xy=zooms,
+                lesion_id=lesion_id, group_id=name, source=source, offset_xy=(x0, y0),
+            )
