@@ -7,12 +7,36 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+from sklearn.neighbors import NearestNeighbors
+from sklearn.preprocessing import StandardScaler
 
+from lesionmtl.clustering import shape_features
 from lesionmtl.devices import select_device
 from lesionmtl.metrics import score_masks
+from lesionmtl.models import PAIRED
 from lesionmtl.training import load_model, predict
 
 log = logging.getLogger(__name__)
+
+
+def partner_rows(lesions: pd.DataFrame) -> np.ndarray:
+    """Co-segmentation partner of every patch: the most similar *training* lesion by RECIST shape.
+
+    At test time a co-segmentation net needs a second image. We pair each lesion with the
+    training lesion nearest in standardised RECIST-ellipse features (the same information the
+    clusters use, known at test time), never with itself: deterministic, and it gives the
+    attention a partner of like shape, as co-segmentation intends. Indexed by patch row.
+    """
+    features = StandardScaler().fit_transform(shape_features(lesions))
+    train = np.flatnonzero(lesions["split"].to_numpy() == "train")
+    _, nearest = NearestNeighbors(n_neighbors=2).fit(features[train]).kneighbors(features)
+    # A training lesion finds itself first; it takes its second neighbour instead.
+    is_self = train[nearest[:, 0]] == np.arange(len(lesions))
+    chosen = train[np.where(is_self, nearest[:, 1], nearest[:, 0])]
+    patch_rows = lesions["patch_index"].to_numpy()
+    partners = np.empty(len(lesions), dtype=np.int64)
+    partners[patch_rows] = patch_rows[chosen]
+    return partners
 
 
 def evaluate_run(
@@ -35,8 +59,9 @@ def evaluate_run(
             f"cannot score: {len(images)} patches but {len(truth)} reference masks "
             "(a dataset without ground truth must be scored against GrabCut: set score_against: grabcut)"
         )
-    model, _ = load_model(model_path, select_device(device))
-    probs, logits = predict(model, images, device=next(model.parameters()).device)
+    model, checkpoint = load_model(model_path, select_device(device))
+    partners = images[partner_rows(lesions)] if checkpoint["arch"] in PAIRED else None
+    probs, logits = predict(model, images, device=next(model.parameters()).device, partners=partners)
     predictions = probs >= 0.5
     frames = []
     for split, rows in lesions.groupby("split"):

@@ -11,9 +11,11 @@ import segmentation_models_pytorch as smp
 import torch
 from torch import nn
 
-ARCHITECTURES = ("a1", "a1l", "unet", "unetl")
+ARCHITECTURES = ("a1", "a1l", "acoseg", "unet", "unetl")
 # Architectures that carry the K-way cluster classification head ("+L" in the paper).
 WITH_CLUSTER_HEAD = {"a1l", "unetl"}
+# Architectures that segment an image together with a partner image (co-segmentation).
+PAIRED = {"acoseg"}
 
 
 def needs_clusters(arch: str) -> bool:
@@ -54,12 +56,68 @@ def build_model(
     )
     if arch in ("a1", "a1l"):
         return smp.DeepLabV3Plus(**common)
+    if arch == "acoseg":
+        return ACoseg(smp.DeepLabV3Plus(**common))
     return smp.Unet(**common)
 
 
-def forward_outputs(model: nn.Module, images: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
-    """Run ``model`` and return ``(mask_logits (B,1,H,W), class_logits (B,K) or None)``."""
-    out = model(images)
+class ChannelCoAttention(nn.Module):
+    """Channel attention vector of one image: global average pool -> FC -> tanh -> FC -> sigmoid."""
+
+    def __init__(self, channels: int, hidden: int = 4096):
+        super().__init__()
+        self.fc = nn.Sequential(nn.Linear(channels, hidden), nn.Tanh(), nn.Linear(hidden, channels), nn.Sigmoid())
+
+    def forward(self, features: torch.Tensor) -> torch.Tensor:
+        return self.fc(features.mean(dim=(2, 3)))[:, :, None, None]
+
+
+class ACoseg(nn.Module):
+    """Siamese co-segmentation (Agarwal et al. 2020) on a shared DeepLabV3+ encoder and decoder.
+
+    Channel co-attention is computed from the deepest and the low-level encoder features of one
+    image and scales the *other* image's features (crossed). The paper's released code scaled
+    each image by its own attention, so no information passed between the pair.
+    """
+
+    def __init__(self, net: smp.DeepLabV3Plus):
+        super().__init__()
+        self.net = net
+        channels = net.encoder.out_channels
+        self.deep_attention = ChannelCoAttention(channels[-1])
+        self.low_attention = ChannelCoAttention(channels[2])  # the features DeepLabV3+ decodes with
+
+    def _features(self, images: torch.Tensor) -> tuple[list[torch.Tensor], torch.Tensor, torch.Tensor]:
+        features = list(self.net.encoder(images))
+        return features, self.deep_attention(features[-1]), self.low_attention(features[2])
+
+    def _decode(self, features: list[torch.Tensor], deep: torch.Tensor, low: torch.Tensor) -> torch.Tensor:
+        features[-1] = features[-1] * deep
+        features[2] = features[2] * low
+        return self.net.segmentation_head(self.net.decoder(features))
+
+    def forward(self, images: torch.Tensor, partners: torch.Tensor | None = None) -> torch.Tensor:
+        """Mask logits of ``images``, each co-segmented with its partner.
+
+        Without ``partners`` the batch pairs with itself: image i with image (i + B/2) mod B, so
+        an even batch of shuffled images is B/2 random pairs and both masks of a pair get a loss.
+        """
+        features, deep, low = self._features(images)
+        if partners is None:
+            order = (torch.arange(len(images), device=images.device) + len(images) // 2) % len(images)
+            return self._decode(features, deep[order], low[order])
+        _, partner_deep, partner_low = self._features(partners)
+        return self._decode(features, partner_deep, partner_low)
+
+
+def forward_outputs(
+    model: nn.Module, images: torch.Tensor, partners: torch.Tensor | None = None
+) -> tuple[torch.Tensor, torch.Tensor | None]:
+    """Run ``model`` and return ``(mask_logits (B,1,H,W), class_logits (B,K) or None)``.
+
+    ``partners`` (co-segmentation only) are the images each input is paired with.
+    """
+    out = model(images, partners) if partners is not None else model(images)
     if isinstance(out, tuple):
         return out[0], out[1]
     return out, None

@@ -25,28 +25,43 @@ def ellipse_mask(points: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
     return draw_ellipse(recist_to_ellipse(points), shape)
 
 
-def _grabcut_rect(e: Ellipse, shape: tuple[int, int], margin: int) -> tuple[int, int, int, int]:
-    """(x, y, w, h) of the ellipse's axis-aligned bounding box plus `margin`, clipped to the image."""
+def _bounding_box(e: Ellipse, shape: tuple[int, int], margin: int) -> tuple[slice, slice]:
+    """Row and column slices of the ellipse's axis-aligned bounding box plus `margin`, clipped."""
     t = math.radians(e.angle)
     a, b = e.major / 2.0, e.minor / 2.0
     half_w = math.hypot(a * math.cos(t), b * math.sin(t))
     half_h = math.hypot(a * math.sin(t), b * math.cos(t))
     h, w = shape
-    x0 = max(0, math.floor(e.cx - half_w) - margin)
-    y0 = max(0, math.floor(e.cy - half_h) - margin)
-    x1 = min(w - 1, math.ceil(e.cx + half_w) + margin)
-    y1 = min(h - 1, math.ceil(e.cy + half_h) + margin)
-    return x0, y0, x1 - x0 + 1, y1 - y0 + 1
+    x0, x1 = max(0, math.floor(e.cx - half_w) - margin), min(w, math.ceil(e.cx + half_w) + margin + 1)
+    y0, y1 = max(0, math.floor(e.cy - half_h) - margin), min(h, math.ceil(e.cy + half_h) + margin + 1)
+    return slice(y0, y1), slice(x0, x1)
 
 
-def grabcut_mask(image: np.ndarray, ellipse: Ellipse, iterations: int = 5, margin: int = 2) -> tuple[np.ndarray, bool]:
-    """GrabCut initialised with the ellipse's bounding rectangle; returns (mask, fell_back).
+def grabcut_seeds(recist: np.ndarray, shape: tuple[int, int], margin: int = 5, core: float = 0.8) -> np.ndarray:
+    """GrabCut's initial labels from the RECIST marks.
 
-    Falls back to the ellipse mask when GrabCut cannot run (the rectangle
-    leaves no background, or is under 2 px wide or high) or its result is
-    implausible (area outside [0.1, 3] x the ellipse area, e.g. empty on a
-    flat image). cv2's RNG is reseeded before every call so the result depends
-    on the inputs only (also when the work is split across processes).
+    Outside the ellipse's bounding box (+ margin): background; inside the box: probable
+    background; inside the ellipse: probable foreground; the central ``core`` fraction of both
+    diameters: foreground (the reader drew them across the lesion).
+    """
+    ellipse = recist_to_ellipse(recist)
+    seeds = np.full(shape, cv2.GC_BGD, np.uint8)
+    seeds[_bounding_box(ellipse, shape, margin)] = cv2.GC_PR_BGD
+    seeds[draw_ellipse(ellipse, shape)] = cv2.GC_PR_FGD
+    for p, q in (recist[:2], recist[2:]):
+        mid, half = (p + q) / 2.0, (q - p) * core / 2.0
+        a, b = np.rint(mid - half).astype(int), np.rint(mid + half).astype(int)
+        cv2.line(seeds, tuple(int(v) for v in a), tuple(int(v) for v in b), int(cv2.GC_FGD), 1)
+    return seeds
+
+
+def grabcut_mask(image: np.ndarray, recist: np.ndarray, iterations: int = 5, margin: int = 5) -> tuple[np.ndarray, bool]:
+    """GrabCut seeded by the RECIST marks (see :func:`grabcut_seeds`); returns (mask, fell_back).
+
+    Falls back to the ellipse mask when GrabCut has nothing to work with (a flat box, or no
+    background left) or its result is implausible (area outside [0.1, 3] x the ellipse area).
+    cv2's RNG is reseeded before every call so the result depends on the inputs only (also when
+    the work is split across processes).
     """
     img = np.asarray(image)
     if img.dtype != np.uint8:
@@ -56,19 +71,20 @@ def grabcut_mask(image: np.ndarray, ellipse: Ellipse, iterations: int = 5, margi
     if img.ndim != 3 or img.shape[2] != 3:
         raise ValueError(f"image must be (H, W) or (H, W, 3), got shape {img.shape}")
     shape = img.shape[:2]
+    ellipse = recist_to_ellipse(recist)
     fallback = draw_ellipse(ellipse, shape)
-    x, y, w, h = _grabcut_rect(ellipse, shape, margin)
-    if w < 2 or h < 2 or (w, h) == (shape[1], shape[0]):
+    seeds = grabcut_seeds(recist, shape, margin)
+    background = (seeds == cv2.GC_BGD) | (seeds == cv2.GC_PR_BGD)
+    if not background.any() or img[_bounding_box(ellipse, shape, margin)].std() < 1.0:
         return fallback, True
-    labels = np.zeros(shape, np.uint8)
     bgd_model = np.zeros((1, 65), np.float64)
     fgd_model = np.zeros((1, 65), np.float64)
     cv2.setRNGSeed(0)
     try:
-        cv2.grabCut(np.ascontiguousarray(img), labels, (x, y, w, h), bgd_model, fgd_model, iterations, cv2.GC_INIT_WITH_RECT)
-    except cv2.error:  # e.g. too few background pixels to initialise its colour model
+        cv2.grabCut(np.ascontiguousarray(img), seeds, None, bgd_model, fgd_model, iterations, cv2.GC_INIT_WITH_MASK)
+    except cv2.error:  # e.g. too few pixels of one kind to initialise its colour model
         return fallback, True
-    mask = (labels == cv2.GC_FGD) | (labels == cv2.GC_PR_FGD)
+    mask = (seeds == cv2.GC_FGD) | (seeds == cv2.GC_PR_FGD)
     area, ellipse_area = int(mask.sum()), int(fallback.sum())
     if area == 0 or not MIN_AREA_RATIO * ellipse_area <= area <= MAX_AREA_RATIO * ellipse_area:
         return fallback, True
@@ -115,7 +131,7 @@ def make_pseudolabels(
         except ValueError as exc:
             raise ValueError(f"lesion {lesion_ids[i]!r}: {exc}") from exc
         ellipses[out] = draw_ellipse(ellipse, shape)
-        grabcuts[out], fell_back = grabcut_mask(images[i], ellipse, iterations=iterations)
+        grabcuts[out], fell_back = grabcut_mask(images[i], recist[i], iterations=iterations)
         row = {
             "lesion_id": lesion_ids[i],
             "ellipse_area": int(ellipses[out].sum()),

@@ -340,15 +340,26 @@ def load_model(checkpoint_path: Path, device: torch.device | str = "cpu") -> tup
 
 
 @torch.no_grad()
-def predict(model: torch.nn.Module, images: np.ndarray, device: torch.device | str = "cpu", batch_size: int = 32) -> tuple[np.ndarray, np.ndarray | None]:
-    """Foreground probabilities (N,H,W) float32 and class logits (N,K) or None."""
+def predict(
+    model: torch.nn.Module,
+    images: np.ndarray,
+    device: torch.device | str = "cpu",
+    batch_size: int = 32,
+    partners: np.ndarray | None = None,
+) -> tuple[np.ndarray, np.ndarray | None]:
+    """Foreground probabilities (N,H,W) float32 and class logits (N,K) or None.
+
+    ``partners`` (N,H,W,3): for co-segmentation, the image each patch is paired with.
+    """
     device = torch.device(device)
     batcher = ImageBatcher(images, device)
+    partner_batcher = ImageBatcher(partners, device) if partners is not None else None
     probs, logits = [], []
     model.eval()
     for start in range(0, len(images), batch_size):
         rows = np.arange(start, min(start + batch_size, len(images)))
-        mask_logits, class_logits = forward_outputs(model, batcher.batch(rows))
+        paired = partner_batcher.batch(rows) if partner_batcher is not None else None
+        mask_logits, class_logits = forward_outputs(model, batcher.batch(rows), paired)
         probs.append(torch.sigmoid(batcher.crop(mask_logits.float()))[:, 0].cpu().numpy())
         if class_logits is not None:
             logits.append(class_logits.float().cpu().numpy())

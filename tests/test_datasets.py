@@ -290,3 +290,12 @@ def test_ham_missing_segmentation_and_lits_mismatch(datasets, tmp_path):
     label = nib.load(lits / "segmentation-2.nii", mmap=False)  # we overwrite the file it maps
     nib.save(nib.Nifti1Image(np.asanyarray(label.dataobj)[:-1], label.affine), lits / "segmentation-2.nii")
     _assert_fails("lits", lits, tmp_path / "lits_out", "segmentation-2.nii", "volume-2.nii")
+
+
+def test_deeplesion_without_true_masks_has_an_empty_ground_truth_stack(datasets, tmp_path):
+    raw = copy_raw(datasets, "deeplesion", tmp_path)
+    shutil.rmtree(raw / "true_masks")
+    table = ingest("deeplesion", raw, tmp_path / "out", patch_size=PATCH, seed=0)
+    assert np.load(tmp_path / "out" / "patches" / "gt_masks.npy").shape == (0, PATCH, PATCH)
+    assert json.loads((tmp_path / "out" / "ingest.json").read_text())["has_ground_truth"] is False
+    assert len(table) == len(datasets["deeplesion"][1])

@@ -2,7 +2,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from lesionmtl.pseudolabels import RECIST_COLUMNS, ellipse_mask, grabcut_mask, make_pseudolabels
+from lesionmtl.pseudolabels import RECIST_COLUMNS, ellipse_mask, grabcut_mask, grabcut_seeds, make_pseudolabels
 from lesionmtl.recist import Ellipse, draw_ellipse, ellipse_to_recist, measure_recist, recist_to_ellipse
 
 SIZE = 96
@@ -36,8 +36,9 @@ def test_ellipse_mask_draws_the_recist_ellipse():
 
 def test_grabcut_beats_ellipse_on_irregular_blob():
     blob = plus_blob()
-    ellipse = recist_to_ellipse(measure_recist(blob))
-    mask, fell_back = grabcut_mask(textured_image(blob), ellipse)
+    recist = measure_recist(blob)
+    ellipse = recist_to_ellipse(recist)
+    mask, fell_back = grabcut_mask(textured_image(blob), recist)
     assert not fell_back
     assert iou(mask, blob) > iou(draw_ellipse(ellipse, blob.shape), blob) + 0.2
 
@@ -45,30 +46,43 @@ def test_grabcut_beats_ellipse_on_irregular_blob():
 def test_grabcut_is_deterministic():
     blob = plus_blob()
     image = np.stack([textured_image(blob, seed=3)] * 3, axis=-1)
-    ellipse = recist_to_ellipse(measure_recist(blob))
-    first, _ = grabcut_mask(image, ellipse)
+    recist = measure_recist(blob)
+    first, _ = grabcut_mask(image, recist)
     np.random.seed(123)  # unrelated RNG state must not matter
-    second, _ = grabcut_mask(image, ellipse)
+    second, _ = grabcut_mask(image, recist)
     assert np.array_equal(first, second)
 
 
 def test_grabcut_falls_back_on_flat_image():
     ellipse = Ellipse(48.0, 48.0, 30.0, 20.0, 10.0)
-    mask, fell_back = grabcut_mask(np.full((SIZE, SIZE, 3), 100, np.uint8), ellipse)
+    mask, fell_back = grabcut_mask(np.full((SIZE, SIZE, 3), 100, np.uint8), ellipse_to_recist(ellipse))
     assert fell_back
     assert np.array_equal(mask, draw_ellipse(ellipse, (SIZE, SIZE)))
 
 
-def test_grabcut_falls_back_when_rectangle_leaves_no_background():
+def test_grabcut_falls_back_when_no_background_is_left():
     ellipse = Ellipse(48.0, 48.0, 200.0, 200.0, 0.0)
     image = textured_image(plus_blob())
-    mask, fell_back = grabcut_mask(image, ellipse)
+    mask, fell_back = grabcut_mask(image, ellipse_to_recist(ellipse))
     assert fell_back and mask.all()
+
+
+def test_grabcut_seeds_follow_the_recist_marks():
+    import cv2
+
+    recist = ellipse_to_recist(Ellipse(48.0, 48.0, 40.0, 20.0, 0.0))
+    seeds = grabcut_seeds(recist, (SIZE, SIZE))
+    # Long axis x = 28..68: its central 80 % (x = 32..64) is certain foreground, the rest probable.
+    assert seeds[48, 48] == cv2.GC_FGD and seeds[48, 33] == cv2.GC_FGD and seeds[52, 48] == cv2.GC_FGD
+    assert seeds[48, 30] == cv2.GC_PR_FGD
+    assert seeds[44, 40] == cv2.GC_PR_FGD  # inside the ellipse, off the axes
+    assert seeds[35, 26] == cv2.GC_PR_BGD  # inside the box, outside the ellipse
+    assert seeds[5, 5] == cv2.GC_BGD
 
 
 def test_grabcut_rejects_non_uint8():
     with pytest.raises(ValueError, match="uint8"):
-        grabcut_mask(np.zeros((SIZE, SIZE), np.float32), Ellipse(48, 48, 20, 10, 0))
+        grabcut_mask(np.zeros((SIZE, SIZE), np.float32), ellipse_to_recist(Ellipse(48, 48, 20, 10, 0)))
 
 
 def make_dataset(n: int = 6) -> tuple[np.ndarray, pd.DataFrame, np.ndarray]:

@@ -48,7 +48,7 @@ def ingest(
     """Read ``raw_dir`` in the official ``fmt`` layout and write the lesion table and patches.
 
     Writes ``lesions.parquet``, ``patches/images.npy`` (N, h, w, 3) uint8,
-    ``patches/gt_masks.npy`` (N, h, w) bool when the data has ground truth,
+    ``patches/gt_masks.npy`` (N, h, w) bool, or (0, h, w) when the data has no ground truth,
     ``rejected.parquet`` and ``ingest.json`` into ``out_dir``.  Splits come from the dataset
     where it has an official one, else are drawn by group with ``seed``.  Every file is written
     under a temporary name and renamed; ``lesions.parquet`` is removed first and written last,
@@ -82,11 +82,12 @@ def ingest(
     if any(with_gt) and not all(with_gt):
         raise DataError(raw_dir, f"ground truth for only {sum(with_gt)} of {len(samples)} lesions")
 
-    save_npy(out_dir / "patches" / "images.npy", np.stack([s.image for s in samples]))
-    if all(with_gt):
-        save_npy(out_dir / "patches" / "gt_masks.npy", np.stack([s.gt for s in samples]).astype(bool))
-    else:
-        (out_dir / "patches" / "gt_masks.npy").unlink(missing_ok=True)
+    images = np.stack([s.image for s in samples])
+    save_npy(out_dir / "patches" / "images.npy", images)
+    # Always written, so that the workflow's outputs do not depend on the data: a zero-length
+    # stack says "no ground truth" (real DeepLesion), and scoring then needs GrabCut masks.
+    gt_masks = np.stack([s.gt for s in samples]) if all(with_gt) else np.zeros((0, *images.shape[1:3]))
+    save_npy(out_dir / "patches" / "gt_masks.npy", gt_masks.astype(bool))
     save_parquet(out_dir / "rejected.parquet", pd.DataFrame([vars(r) for r in rejected], columns=["item", "source", "reason"]))
     save_json(out_dir / "ingest.json", {
         "format": fmt, "raw_dir": str(raw_dir), "patch_size": list(patch_hw(patch_size)), "n_lesions": len(samples),

@@ -1,0 +1,23 @@
+# lesionmtl: weakly supervised lesion segmentation with multi-task learning (Chu et al., MIDL 2021).
+# `snakemake` runs the embedded synthetic default; `snakemake --configfile configs/paper.yaml` the paper.
+
+from snakemake.utils import min_version, validate
+
+min_version("9.0")
+
+
+configfile: "config.yaml"
+
+
+include: "rules/common.smk"
+include: "rules/data.smk"
+include: "rules/pseudolabels.smk"
+include: "rules/cluster.smk"
+include: "rules/train.smk"
+include: "rules/report.smk"
+
+
+rule all:
+    input:
+        report_outputs(),
+    default_target: True

@@ -1,0 +1,89 @@
+# Config validation, the experiment matrix and input functions shared by the rules.
+
+from lesionmtl.config import SCHEMA_PATH, experiment_runs
+from lesionmtl.models import needs_clusters
+from lesionmtl.provenance import code_hash
+
+validate(config, str(SCHEMA_PATH))
+
+DATASETS = list(config["datasets"])
+RESULTS = "results"
+
+
+wildcard_constraints:
+    dataset="|".join(DATASETS),
+    arch="[a-z0-9]+",
+    supervision="ellipse|grabcut|full",
+    k=r"\d+",
+    alpha=r"[0-9.e+-]+",
+    seed=r"\d+",
+    shard=r"\d+",
+
+
+def dataset_config(wildcards):
+    return config["datasets"][wildcards.dataset]
+
+
+def raw_dir(wildcards):
+    """Synthetic datasets are written by `synthesize`; real ones are read where they lie."""
+    ds = dataset_config(wildcards)
+    if "synthetic" in ds:
+        return f"{RESULTS}/raw/{wildcards.dataset}"
+    return ds["raw_dir"]
+
+
+def supervision_masks(wildcards):
+    """The masks a run is trained on: ellipse or GrabCut pseudo-masks, or the reference masks
+    ("full": the ground truth, or GrabCut where the data has none, as the paper did for DeepLesion)."""
+    if wildcards.supervision == "full":
+        return score_masks_path(wildcards.dataset)
+    return f"{RESULTS}/{wildcards.dataset}/pseudo/{wildcards.supervision}.npy"
+
+
+def training_settings(wildcards):
+    """Training settings of a run: the shared ones, then the architecture's own (ACoseg: lr, batch)."""
+    shared = {k: v for k, v in config["training"].items() if k != "per_model"}
+    return {**shared, **config["training"].get("per_model", {}).get(wildcards.arch, {})}
+
+
+def score_masks_path(dataset):
+    """Reference masks for scoring: ground truth, or GrabCut where there is none (DeepLesion)."""
+    if config["datasets"][dataset].get("score_against", "ground_truth") == "grabcut":
+        return f"{RESULTS}/{dataset}/pseudo/grabcut.npy"
+    return f"{RESULTS}/{dataset}/patches/gt_masks.npy"
+
+
+def training_inputs(wildcards):
+    base = f"{RESULTS}/{wildcards.dataset}"
+    inputs = {
+        "lesions": f"{base}/lesions.parquet",
+        "images": f"{base}/patches/images.npy",
+        "masks": supervision_masks(wildcards),
+    }
+    if needs_clusters(wildcards.arch):
+        inputs["clusters"] = f"{base}/clusters/k{wildcards.k}.parquet"
+    return inputs
+
+
+def evaluation_inputs(wildcards):
+    base = f"{RESULTS}/{wildcards.dataset}"
+    run = f"{base}/runs/{wildcards.arch}-{wildcards.supervision}-k{wildcards.k}-a{wildcards.alpha}-s{wildcards.seed}"
+    inputs = {
+        "model": f"{run}/model.pt",
+        "lesions": f"{base}/lesions.parquet",
+        "images": f"{base}/patches/images.npy",
+        "truth": score_masks_path(wildcards.dataset),
+    }
+    if needs_clusters(wildcards.arch):
+        inputs["clusters"] = f"{base}/clusters/k{wildcards.k}.parquet"
+    return inputs
+
+
+def run_dirs(dataset):
+    return [f"{RESULTS}/{dataset}/runs/{run}" for run in experiment_runs(config, dataset)]
+
+
+def report_outputs():
+    tables = expand(f"{RESULTS}/tables/table1.{{ext}}", ext=["md", "tex", "csv"])
+    figures = [f"{RESULTS}/figures/qualitative.png", f"{RESULTS}/figures/training_curves.png"]
+    return tables + figures

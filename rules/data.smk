@@ -1,0 +1,42 @@
+# Raw data (synthetic stand-ins in the official formats) -> lesion table + patch arrays.
+
+
+rule synthesize:
+    output:
+        directory(f"{RESULTS}/raw/{{dataset}}"),
+    params:
+        fmt=lambda w: dataset_config(w)["format"],
+        synthetic=lambda w: dataset_config(w)["synthetic"],
+        code=code_hash("synthesize"),
+    conda:
+        "../envs/lesionmtl.yaml"
+    log:
+        f"{RESULTS}/logs/synthesize/{{dataset}}.log",
+    script:
+        "../workflow_scripts/synthesize.py"
+
+
+rule ingest:
+    input:
+        raw=raw_dir,
+    output:
+        lesions=f"{RESULTS}/{{dataset}}/lesions.parquet",
+        images=f"{RESULTS}/{{dataset}}/patches/images.npy",
+        gt_masks=f"{RESULTS}/{{dataset}}/patches/gt_masks.npy",
+        rejected=f"{RESULTS}/{{dataset}}/rejected.parquet",
+        summary=f"{RESULTS}/{{dataset}}/ingest.json",
+    params:
+        fmt=lambda w: dataset_config(w)["format"],
+        patch_size=lambda w: dataset_config(w)["patch_size"],
+        split_fractions=lambda w: dataset_config(w).get("split_fractions", [0.7, 0.2, 0.1]),
+        split_seed=lambda w: dataset_config(w).get("split_seed", 0),
+        reader=lambda w: dataset_config(w).get("reader", {}),
+        code=code_hash("ingest"),
+    conda:
+        "../envs/lesionmtl.yaml"
+    log:
+        f"{RESULTS}/logs/ingest/{{dataset}}.log",
+    benchmark:
+        f"{RESULTS}/benchmarks/ingest/{{dataset}}.tsv"
+    script:
+        "../workflow_scripts/ingest.py"

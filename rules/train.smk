@@ -1,0 +1,48 @@
+# Training and evaluation of one run: {arch}-{supervision}-k{k}-a{alpha}-s{seed}.
+
+RUN = f"{RESULTS}/{{dataset}}/runs/{{arch}}-{{supervision}}-k{{k}}-a{{alpha}}-s{{seed}}"
+
+
+rule train:
+    input:
+        unpack(training_inputs),
+    output:
+        model=f"{RUN}/model.pt",
+        history=f"{RUN}/history.parquet",
+        run=f"{RUN}/run.json",
+    params:
+        training=training_settings,
+        alpha_seg=lambda w: float(w.alpha),
+        alpha_cls=config["experiment"]["alpha_cls"],
+        state_dir=lambda w: f"{RESULTS}/{w.dataset}/runs/{w.arch}-{w.supervision}-k{w.k}-a{w.alpha}-s{w.seed}/state",
+        code=code_hash("train"),
+    threads: config["training"].get("threads", 1)
+    resources:
+        gpu=1,
+        mem_mb=config["training"].get("mem_mb", 4000),
+        runtime=config["training"].get("runtime", 60),
+    conda:
+        "../envs/lesionmtl.yaml"
+    log:
+        f"{RUN}/train.log",
+    benchmark:
+        f"{RUN}/train_benchmark.tsv"
+    script:
+        "../workflow_scripts/train.py"
+
+
+rule evaluate:
+    input:
+        unpack(evaluation_inputs),
+    output:
+        metrics=f"{RUN}/metrics.parquet",
+        predictions=f"{RUN}/predictions.npy",
+    params:
+        code=code_hash("evaluate"),
+    threads: config["training"].get("threads", 1)
+    conda:
+        "../envs/lesionmtl.yaml"
+    log:
+        f"{RUN}/evaluate.log",
+    script:
+        "../workflow_scripts/evaluate.py"

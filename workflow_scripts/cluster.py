@@ -1,0 +1,12 @@
+from lesionmtl.logs import log_to
+
+log_to(snakemake.log[0])
+
+import pandas as pd
+
+from lesionmtl.clustering import cluster_lesions
+from lesionmtl.io import save_parquet
+
+assignments, centres = cluster_lesions(pd.read_parquet(snakemake.input.lesions), snakemake.params.k)
+save_parquet(snakemake.output.clusters, assignments)
+save_parquet(snakemake.output.centres, centres)
