@@ -11,16 +11,9 @@ import segmentation_models_pytorch as smp
 import torch
 from torch import nn
 
-ARCHITECTURES = ("a1", "a1l", "acoseg", "unet", "unetl")
-# Architectures that carry the K-way cluster classification head ("+L" in the paper).
-WITH_CLUSTER_HEAD = {"a1l", "unetl"}
-# Architectures that segment an image together with a partner image (co-segmentation).
-PAIRED = {"acoseg"}
+from lesionmtl.architectures import ARCHITECTURES, PAIRED, WITH_CLUSTER_HEAD, needs_clusters
 
-
-def needs_clusters(arch: str) -> bool:
-    """True when the architecture is trained with cluster labels."""
-    return arch in WITH_CLUSTER_HEAD
+__all__ = ["ARCHITECTURES", "PAIRED", "WITH_CLUSTER_HEAD", "build_model", "count_parameters", "forward_outputs", "needs_clusters"]
 
 
 def build_model(
@@ -39,7 +32,7 @@ def build_model(
     if arch not in ARCHITECTURES:
         raise ValueError(f"unknown architecture {arch!r}; choose one of {', '.join(ARCHITECTURES)}")
     aux_params = None
-    if needs_clusters(arch):
+    if arch in WITH_CLUSTER_HEAD:
         if not n_clusters or n_clusters < 2:
             raise ValueError(f"architecture {arch!r} needs n_clusters >= 2, got {n_clusters!r}")
         # smp's classification head: global pool -> dropout -> linear on the deepest features,
@@ -56,7 +49,7 @@ def build_model(
     )
     if arch in ("a1", "a1l"):
         return smp.DeepLabV3Plus(**common)
-    if arch == "acoseg":
+    if arch in PAIRED:
         return ACoseg(smp.DeepLabV3Plus(**common))
     return smp.Unet(**common)
 

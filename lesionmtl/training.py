@@ -27,7 +27,7 @@ from tqdm import tqdm
 from lesionmtl import __version__
 from lesionmtl.devices import select_device
 from lesionmtl.io import atomic_path, save_json, save_parquet
-from lesionmtl.models import build_model, count_parameters, forward_outputs, needs_clusters
+from lesionmtl.models import PAIRED, WITH_CLUSTER_HEAD, build_model, count_parameters, forward_outputs, needs_clusters
 from lesionmtl.tensors import ImageBatcher
 
 log = logging.getLogger(__name__)
@@ -111,6 +111,30 @@ def _epoch_batches(indices: np.ndarray, batch_size: int, generator: torch.Genera
     return [b for b in batches if len(b) > 1]
 
 
+def _cluster_pair_batches(
+    indices: np.ndarray, clusters: np.ndarray, batch_size: int, generator: torch.Generator
+) -> list[np.ndarray]:
+    """Batches of pairs from the same cluster, laid out as the co-segmentation net pairs them.
+
+    Members of each cluster are shuffled and paired off; odd ones out are paired with each other.
+    A batch holds B/2 pairs as [first halves..., second halves...], so row i meets row i + B/2.
+    """
+    shuffled = indices[torch.randperm(len(indices), generator=generator).numpy()]
+    pairs, leftovers = [], []
+    for cluster in np.unique(clusters[shuffled]):
+        members = shuffled[clusters[shuffled] == cluster]
+        pairs += [members[i : i + 2] for i in range(0, len(members) - 1, 2)]
+        leftovers += list(members[len(members) // 2 * 2 :])
+    pairs += [np.array(leftovers[i : i + 2]) for i in range(0, len(leftovers) - 1, 2)]
+    pairs = [pairs[i] for i in torch.randperm(len(pairs), generator=generator).tolist()]
+    per_batch = max(1, batch_size // 2)
+    batches = []
+    for start in range(0, len(pairs), per_batch):
+        chunk = np.stack(pairs[start : start + per_batch])
+        batches.append(np.concatenate([chunk[:, 0], chunk[:, 1]]))
+    return batches
+
+
 def _fingerprint(config: TrainConfig, data: TrainingData) -> str:
     """What a saved state must match to be resumed: the settings (not threads/device) and data."""
     digest = hashlib.sha256()
@@ -143,7 +167,7 @@ class Trainer:
         self.model = build_model(
             config.arch,
             encoder=config.encoder,
-            n_clusters=data.n_clusters if needs_clusters(config.arch) else None,
+            n_clusters=data.n_clusters if config.arch in WITH_CLUSTER_HEAD else None,
             encoder_weights=config.encoder_weights,
         ).to(self.device)
         self.optimizer = torch.optim.Adam(self.model.parameters(), lr=config.lr)
@@ -177,7 +201,10 @@ class Trainer:
     def _train_epoch(self, epoch: int) -> dict:
         self.model.train()
         sums = {"loss": 0.0, "seg_loss": 0.0, "cls_loss": 0.0}
-        batches = _epoch_batches(self.data.train_idx, self.config.batch_size, self.generator)
+        if self.config.arch in PAIRED and self.data.clusters is not None:
+            batches = _cluster_pair_batches(self.data.train_idx, self.data.clusters, self.config.batch_size, self.generator)
+        else:
+            batches = _epoch_batches(self.data.train_idx, self.config.batch_size, self.generator)
         for rows in tqdm(batches, desc=f"epoch {epoch}", leave=False, mininterval=5):
             seg, cls, _, _ = self._losses(rows)
             loss = self.config.alpha_seg * seg + (self.config.alpha_cls * cls if cls is not None else 0.0)
@@ -309,7 +336,7 @@ def train_run(config: TrainConfig, data: TrainingData, out_model: Path, out_hist
         "state_dict": best_state,
         "arch": config.arch,
         "encoder": config.encoder,
-        "n_clusters": data.n_clusters if needs_clusters(config.arch) else None,
+        "n_clusters": data.n_clusters if config.arch in WITH_CLUSTER_HEAD else None,
         "patch_shape": list(data.images.shape[1:3]),
     }
     with atomic_path(out_model) as tmp:

@@ -35,3 +35,30 @@ def test_bad_arguments_are_rejected():
         build_model("a1l", encoder="resnet18")
     with pytest.raises(ValueError, match="no cluster head"):
         build_model("a1", encoder="resnet18", n_clusters=4)
+
+
+def test_acoseg_parameter_count_matches_the_paper():
+    assert count_parameters(build_model("acoseg", encoder="resnet101")) == 64_554_577
+
+
+def test_acoseg_co_attention_is_crossed():
+    """The partner changes the prediction: attention from one image scales the other's features."""
+    torch.manual_seed(0)
+    model = build_model("acoseg", encoder="resnet18").eval()
+    images = torch.rand(3, 3, 64, 64)
+    with torch.no_grad():
+        with_second = model(images[:1], images[1:2])
+        with_third = model(images[:1], images[2:3])
+        again = model(images[:1], images[1:2])
+    assert torch.equal(with_second, again)
+    assert not torch.allclose(with_second, with_third, atol=1e-6)
+
+
+def test_acoseg_pairs_a_batch_with_itself_in_halves():
+    torch.manual_seed(0)
+    model = build_model("acoseg", encoder="resnet18").eval()
+    images = torch.rand(4, 3, 64, 64)
+    with torch.no_grad():
+        batch = model(images)
+        explicit = model(images, images[[2, 3, 0, 1]])
+    torch.testing.assert_close(batch, explicit)

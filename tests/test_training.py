@@ -14,7 +14,7 @@ import pandas as pd
 import pytest
 import torch
 
-from lesionmtl.training import TrainConfig, TrainingData, load_model, predict, train_run
+from lesionmtl.training import TrainConfig, TrainingData, _cluster_pair_batches, load_model, predict, train_run
 
 
 def squares(n: int = 40, size: int = 48, seed: int = 0) -> TrainingData:
@@ -122,3 +122,23 @@ def test_killed_training_resumes_to_the_same_weights(tmp_path):
         pd.read_parquet(uninterrupted / "history.parquet").drop(columns="seconds"),
         pd.read_parquet(resumed / "history.parquet").drop(columns="seconds"),
     )
+
+
+def test_cluster_pairing_pairs_lesions_of_one_cluster():
+    rows = np.arange(40)
+    clusters = np.repeat([0, 1, 2, 3], 10)
+    batches = _cluster_pair_batches(rows, clusters, 8, torch.Generator().manual_seed(0))
+    assert sorted(np.concatenate(batches)) == list(rows)  # every lesion once
+    for batch in batches:
+        half = len(batch) // 2
+        assert (clusters[batch[:half]] == clusters[batch[half:]]).all()
+
+
+def test_co_segmentation_trains_on_pairs(tmp_path):
+    data = squares(n=24, size=32)
+    facts = _train(tmp_path, TrainConfig(arch="acosegc", encoder="resnet18", epochs=2, batch_size=8, seed=0), data)
+    assert facts["epochs_run"] == 2
+    model, checkpoint = load_model(tmp_path / "model.pt")
+    assert checkpoint["arch"] == "acosegc" and checkpoint["n_clusters"] is None
+    probs, logits = predict(model, data.images[:4], partners=data.images[4:8])
+    assert probs.shape == (4, 32, 32) and logits is None
