@@ -1,14 +1,58 @@
-"""Choosing the device a job trains on."""
+"""Choosing the device a job trains on, and sharing a workstation's GPUs between jobs.
+
+Snakemake never sets ``CUDA_VISIBLE_DEVICES``: ``snakemake --resources gpu=4`` only lets four GPU
+jobs run at once, and each would pick GPU 0. So every job claims a free GPU by taking an
+exclusive ``flock`` on a lock file named after the GPU's UUID (unique per physical card, also
+when SLURM renumbers the visible devices). The kernel drops the lock when the process ends,
+killed or not, so no stale lock is ever left behind.
+"""
 
 from __future__ import annotations
 
+import fcntl
+import logging
+import os
+import tempfile
+import time
+from pathlib import Path
+
 import torch
 
+log = logging.getLogger(__name__)
 
-def select_device(request: str = "auto") -> torch.device:
-    """``auto`` picks the first visible CUDA device when there is one, else the CPU."""
+DEFAULT_LOCK_DIR = Path(tempfile.gettempdir()) / "lesionmtl-gpu-locks"
+_held: list[int] = []  # lock file descriptors kept open for the life of the process
+
+
+def claim_free(names: list[str], lock_dir: Path = DEFAULT_LOCK_DIR, wait_seconds: float = 3600.0) -> int:
+    """Index of the first of ``names`` whose lock this process could take, waiting until one frees."""
+    lock_dir.mkdir(parents=True, exist_ok=True)
+    deadline = time.monotonic() + wait_seconds
+    while True:
+        for index, name in enumerate(names):
+            fd = os.open(lock_dir / f"{name}.lock", os.O_RDWR | os.O_CREAT, 0o666)
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                os.close(fd)
+                continue
+            _held.append(fd)
+            return index
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"no free device among {names} after {wait_seconds:.0f} s (locks in {lock_dir})")
+        time.sleep(1.0)
+
+
+def select_device(request: str = "auto", lock_dir: Path = DEFAULT_LOCK_DIR) -> torch.device:
+    """``auto``: a free CUDA device when there is one (claimed with a lock), else the CPU."""
     if request == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+        if not torch.cuda.is_available():
+            return torch.device("cpu")
+        uuids = [str(torch.cuda.get_device_properties(i).uuid) for i in range(torch.cuda.device_count())]
+        index = claim_free(uuids, lock_dir)
+        log.info("claimed GPU %d (%s)", index, torch.cuda.get_device_name(index))
+        torch.cuda.set_device(index)
+        return torch.device("cuda", index)
     device = torch.device(request)
     if device.type == "cuda" and not torch.cuda.is_available():
         raise RuntimeError(f"device {request!r} requested but CUDA is not available")
