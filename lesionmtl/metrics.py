@@ -91,6 +91,17 @@ def _directed_distances(
     return ndimage.distance_transform_edt(~b, sampling=spacing)[a]
 
 
+def _crop_to_union(p: np.ndarray, g: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Both masks cut to their union's bounding box plus one background pixel where the image
+    allows: every distance, centre offset and outer edge is unchanged, and the distance
+    transforms cover the lesion rather than the whole patch."""
+    union = p | g
+    rows, cols = np.flatnonzero(union.any(axis=1)), np.flatnonzero(union.any(axis=0))
+    r0, r1 = max(rows[0] - 1, 0), min(rows[-1] + 2, union.shape[0])
+    c0, c1 = max(cols[0] - 1, 0), min(cols[-1] + 2, union.shape[1])
+    return p[r0:r1, c0:c1], g[r0:r1, c0:c1]
+
+
 def _distance_pair(
     pred: np.ndarray, gt: np.ndarray, spacing: tuple[float, float] | None
 ) -> tuple[np.ndarray, np.ndarray] | float:
@@ -101,6 +112,7 @@ def _distance_pair(
         return 0.0
     if not p_any or not g_any:
         return float("nan")
+    p, g = _crop_to_union(p, g)
     return _directed_distances(p, g, spacing), _directed_distances(g, p, spacing)
 
 
@@ -180,7 +192,38 @@ def perimeter_error(pred: np.ndarray, gt: np.ndarray) -> float:
         return 0.0
     if not p.any() or not g.any():
         return float("nan")
+    p, g = _crop_to_union(p, g)
     return float(abs(perimeter(g) - perimeter(p)))
+
+
+def pair_scores(pred: np.ndarray, gt: np.ndarray, *, spacing: tuple[float, float] | None = None) -> dict[str, float]:
+    """Every metric of one pair at once: each distance transform and outer edge computed once.
+
+    Same values as the single-metric functions (tested), several times faster in bulk.
+    """
+    p, g = _as_pair(pred, gt)
+    tp = int(np.count_nonzero(p & g))
+    fp, fn = int(np.count_nonzero(p)) - tp, int(np.count_nonzero(g)) - tp
+    total = 2 * tp + fp + fn
+    scores = {
+        "iou": tp / (tp + fp + fn) if total else 1.0,
+        "dice": 2 * tp / total if total else 1.0,
+        "vs": 1.0 - abs(fn - fp) / total if total else 1.0,
+    }
+    if not tp + fp or not tp + fn:  # an empty mask: the distance conventions
+        value = 0.0 if not total else float("nan")
+        return {**scores, **dict.fromkeys(DISTANCE_METRICS, value)}
+    p, g = _crop_to_union(p, g)
+    to_g, to_p = _directed_distances(p, g, spacing), _directed_distances(g, p, spacing)
+    sr, sc = spacing if spacing is not None else (1.0, 1.0)
+    (pr, pc), (gr, gc) = _center(p), _center(g)
+    return {
+        **scores,
+        "avd": float(max(to_g.mean(), to_p.mean())),
+        "hausdorff": float(max(to_g.max(), to_p.max())),
+        "center_error": float(np.hypot((pr - gr) * sr, (pc - gc) * sc)),
+        "perimeter_error": float(abs(perimeter(g) - perimeter(p))),
+    }
 
 
 METRIC_FUNCTIONS: dict[str, Callable[..., float]] = {
@@ -194,7 +237,6 @@ METRIC_FUNCTIONS: dict[str, Callable[..., float]] = {
 }
 OVERLAP_METRICS = ("iou", "dice", "vs")
 DISTANCE_METRICS = ("avd", "hausdorff", "center_error", "perimeter_error")
-_SPACED = ("avd", "hausdorff", "center_error")
 
 
 def score_masks(
@@ -224,14 +266,7 @@ def score_masks(
             f"preds and gts must be 3-D (N, H, W) arrays of the same shape, "
             f"got preds {preds.shape} and gts {gts.shape}"
         )
-    rows = []
-    for p, g in zip(preds, gts):
-        row = {
-            name: (fn(p, g, spacing=spacing) if name in _SPACED else fn(p, g))
-            for name, fn in METRIC_FUNCTIONS.items()
-        }
-        row["empty_pred"] = not np.any(p)
-        rows.append(row)
+    rows = [{**pair_scores(p, g, spacing=spacing), "empty_pred": not p.any()} for p, g in zip(preds, gts)]
     df = pd.DataFrame(rows, columns=[*METRIC_FUNCTIONS, "empty_pred"])
     df["empty_pred"] = df["empty_pred"].astype(bool)
 
