@@ -6,7 +6,12 @@ from snakemake.utils import min_version, validate
 min_version("9.0")
 
 
-configfile: "config.yaml"
+# The embedded default, unless a whole configuration is given with --configfile: Snakemake would
+# otherwise merge the two, and the paper run would also train on the synthetic datasets.
+if "datasets" not in config:
+
+    configfile: "config.yaml"
+
 
 
 include: "rules/common.smk"

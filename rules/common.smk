@@ -1,7 +1,7 @@
 # Config validation, the experiment matrix and input functions shared by the rules.
 
-from lesionmtl.config import SCHEMA_PATH, experiment_runs
-from lesionmtl.models import needs_clusters
+from lesionmtl.config import SCHEMA_PATH, experiment_runs, study_runs
+from lesionmtl.architectures import needs_clusters
 from lesionmtl.provenance import code_hash
 
 validate(config, str(SCHEMA_PATH))
@@ -83,7 +83,9 @@ def run_dirs(dataset):
     return [f"{RESULTS}/{dataset}/runs/{run}" for run in experiment_runs(config, dataset)]
 
 
-def report_outputs():
-    tables = expand(f"{RESULTS}/tables/table1.{{ext}}", ext=["md", "tex", "csv"])
-    figures = [f"{RESULTS}/figures/qualitative.png", f"{RESULTS}/figures/training_curves.png"]
-    return tables + figures
+def study_run_dirs():
+    """{study: {dataset: [run directories]}}: what each table and figure is computed from."""
+    return {
+        study: {ds: [f"{RESULTS}/{ds}/runs/{run}" for run in study_runs(config, ds, study)] for ds in DATASETS}
+        for study in config["experiment"]["studies"]
+    }

@@ -1,29 +1,261 @@
-# Tables and figures of the paper, from the runs' Parquet outputs.
+# Every table and figure of the paper, each from the runs of the study that feeds it.
+# An artefact whose study is not in the config is not built (delete a study to drop it).
+
+STUDIES = config["experiment"]["studies"]
+DATA_LABEL = " and ".join(
+    sorted({"synthetic data" if "synthetic" in ds else "real data" for ds in config["datasets"].values()})
+)
+COMMON = {"datasets": DATASETS, "data_label": DATA_LABEL}
+TABLES = f"{RESULTS}/tables"
+FIGURES = f"{RESULTS}/figures"
 
 
-rule report:
+def study_dirs(study):
+    return [d for ds in DATASETS for d in study_run_dirs()[study][ds]] if study in STUDIES else []
+
+
+def run_files(study, name):
+    return [f"{d}/{name}" for d in study_dirs(study)]
+
+
+def table(stem, caption, category="Tables"):
+    return {
+        ext: report(f"{TABLES}/{stem}.{ext}", caption=f"captions/{caption}.rst", category=category)
+        for ext in ("md", "tex", "csv")
+    }
+
+
+def figure(stem, caption, category="Figures"):
+    return {
+        ext: report(f"{FIGURES}/{stem}.{ext}", caption=f"captions/{caption}.rst", category=category)
+        for ext in ("png", "pdf")
+    }
+
+
+def per_dataset(name):
+    return expand(f"{RESULTS}/{{dataset}}/{name}", dataset=DATASETS)
+
+
+def report_outputs():
+    """The artefacts `rule all` asks for: those whose study is configured."""
+    wanted = [f"{TABLES}/table1.md", f"{TABLES}/table2.md", f"{TABLES}/parameters.md",
+              f"{FIGURES}/figure3_{DATASETS[0]}.png", f"{FIGURES}/figure4.png",
+              f"{FIGURES}/training_curves.png", f"{FIGURES}/pseudolabel_quality.png"]
+    if any(m in ("a1l", "unetl") for m in STUDIES["main"]["models"]):
+        wanted.append(f"{TABLES}/table8.md")
+    optional = {"supervision": f"{TABLES}/table6.md", "backbone": f"{TABLES}/table7.md",
+                "clusters": f"{FIGURES}/figure2.png", "alpha": f"{FIGURES}/figure5.png"}
+    return wanted + [path for study, path in optional.items() if study in STUDIES]
+
+
+rule report_table1:
     input:
-        metrics=[f"{d}/metrics.parquet" for ds in DATASETS for d in run_dirs(ds)],
-        runs=[f"{d}/run.json" for ds in DATASETS for d in run_dirs(ds)],
-        predictions=[f"{d}/predictions.npy" for ds in DATASETS for d in run_dirs(ds)],
-        lesions=expand(f"{RESULTS}/{{dataset}}/lesions.parquet", dataset=DATASETS),
-        images=expand(f"{RESULTS}/{{dataset}}/patches/images.npy", dataset=DATASETS),
-        ellipse=expand(f"{RESULTS}/{{dataset}}/pseudo/ellipse.npy", dataset=DATASETS),
-        truth=[score_masks_path(ds) for ds in DATASETS],
+        run_files("main", "metrics.parquet"),
     output:
-        table1_md=f"{RESULTS}/tables/table1.md",
-        table1_tex=f"{RESULTS}/tables/table1.tex",
-        table1_csv=f"{RESULTS}/tables/table1.csv",
-        qualitative=f"{RESULTS}/figures/qualitative.png",
-        training_curves=f"{RESULTS}/figures/training_curves.png",
+        **table("table1", "table1"),
     params:
-        run_dirs=[d for ds in DATASETS for d in run_dirs(ds)],
-        datasets={ds: {"synthetic": "synthetic" in config["datasets"][ds]} for ds in DATASETS},
-        figure_lesions=config.get("report", {}).get("figure_lesions", 6),
+        runs=study_dirs("main"),
         code=code_hash("report"),
+        **COMMON,
     conda:
         "../envs/lesionmtl.yaml"
     log:
-        f"{RESULTS}/logs/report.log",
+        f"{RESULTS}/logs/report/table1.log",
+    script:
+        "../workflow_scripts/report.py"
+
+
+rule report_table2:
+    input:
+        run_files("main", "run.json"),
+    output:
+        **table("table2", "table2"),
+    params:
+        runs=study_dirs("main"),
+        code=code_hash("report"),
+        **COMMON,
+    conda:
+        "../envs/lesionmtl.yaml"
+    log:
+        f"{RESULTS}/logs/report/table2.log",
+    script:
+        "../workflow_scripts/report.py"
+
+
+rule report_supervision:
+    input:
+        run_files("supervision", "metrics.parquet"),
+    output:
+        **{f"{ds}_{ext}": path for ds in DATASETS for ext, path in table(f"table3-5_{ds}", "table3_5").items()},
+        **{f"table6_{ext}": path for ext, path in table("table6", "table6").items()},
+    params:
+        runs=study_dirs("supervision"),
+        reference={ds: config["datasets"][ds].get("score_against", "ground_truth") for ds in DATASETS},
+        code=code_hash("report"),
+        **COMMON,
+    conda:
+        "../envs/lesionmtl.yaml"
+    log:
+        f"{RESULTS}/logs/report/supervision.log",
+    script:
+        "../workflow_scripts/report.py"
+
+
+rule report_table7:
+    input:
+        run_files("backbone", "metrics.parquet"),
+    output:
+        **table("table7", "table7"),
+    params:
+        runs=study_dirs("backbone"),
+        code=code_hash("report"),
+        **COMMON,
+    conda:
+        "../envs/lesionmtl.yaml"
+    log:
+        f"{RESULTS}/logs/report/table7.log",
+    script:
+        "../workflow_scripts/report.py"
+
+
+rule report_table8:
+    input:
+        run_files("main", "metrics.parquet"),
+    output:
+        **table("table8", "table8"),
+    params:
+        runs=study_dirs("main"),
+        code=code_hash("report"),
+        **COMMON,
+    conda:
+        "../envs/lesionmtl.yaml"
+    log:
+        f"{RESULTS}/logs/report/table8.log",
+    script:
+        "../workflow_scripts/report.py"
+
+
+rule report_parameters:
+    output:
+        **table("parameters", "parameters"),
+    params:
+        encoders=["resnet101", config["training"]["encoder"]],
+        cluster_counts={ds: config["datasets"][ds]["k"] for ds in DATASETS},
+        code=code_hash("report"),
+        **COMMON,
+    conda:
+        "../envs/lesionmtl.yaml"
+    log:
+        f"{RESULTS}/logs/report/parameters.log",
+    script:
+        "../workflow_scripts/report.py"
+
+
+rule report_figure2:
+    input:
+        run_files("clusters", "metrics.parquet"),
+    output:
+        **figure("figure2", "figure2"),
+    params:
+        runs=study_dirs("clusters"),
+        code=code_hash("report"),
+        **COMMON,
+    conda:
+        "../envs/lesionmtl.yaml"
+    log:
+        f"{RESULTS}/logs/report/figure2.log",
+    script:
+        "../workflow_scripts/report.py"
+
+
+rule report_figure3:
+    input:
+        images=per_dataset("patches/images.npy"),
+        ellipse=per_dataset("pseudo/ellipse.npy"),
+        lesions=per_dataset("lesions.parquet"),
+        clusters=[f"{RESULTS}/{ds}/clusters/k{config['datasets'][ds]['k']}.parquet" for ds in DATASETS],
+    output:
+        png=[report(f"{FIGURES}/figure3_{ds}.png", caption="captions/figure3.rst", category="Figures") for ds in DATASETS],
+        pdf=[f"{FIGURES}/figure3_{ds}.pdf" for ds in DATASETS],
+    params:
+        code=code_hash("report"),
+        **COMMON,
+    conda:
+        "../envs/lesionmtl.yaml"
+    log:
+        f"{RESULTS}/logs/report/figure3.log",
+    script:
+        "../workflow_scripts/report.py"
+
+
+rule report_figure4:
+    input:
+        predictions=run_files("main", "predictions.npy"),
+        images=per_dataset("patches/images.npy"),
+        ellipse=per_dataset("pseudo/ellipse.npy"),
+        lesions=per_dataset("lesions.parquet"),
+        truth=[score_masks_path(ds) for ds in DATASETS],
+    output:
+        **figure("figure4", "figure4"),
+    params:
+        runs=study_dirs("main"),
+        figure_lesions=config.get("report", {}).get("figure_lesions", 6),
+        code=code_hash("report"),
+        **COMMON,
+    conda:
+        "../envs/lesionmtl.yaml"
+    log:
+        f"{RESULTS}/logs/report/figure4.log",
+    script:
+        "../workflow_scripts/report.py"
+
+
+rule report_figure5:
+    input:
+        run_files("alpha", "metrics.parquet"),
+    output:
+        **figure("figure5", "figure5"),
+    params:
+        runs=study_dirs("alpha"),
+        code=code_hash("report"),
+        **COMMON,
+    conda:
+        "../envs/lesionmtl.yaml"
+    log:
+        f"{RESULTS}/logs/report/figure5.log",
+    script:
+        "../workflow_scripts/report.py"
+
+
+rule report_training_curves:
+    input:
+        run_files("main", "history.parquet"),
+        run_files("main", "run.json"),
+    output:
+        **figure("training_curves", "training_curves"),
+    params:
+        runs=study_dirs("main"),
+        code=code_hash("report"),
+        **COMMON,
+    conda:
+        "../envs/lesionmtl.yaml"
+    log:
+        f"{RESULTS}/logs/report/training_curves.log",
+    script:
+        "../workflow_scripts/report.py"
+
+
+rule report_pseudolabel_quality:
+    input:
+        facts=per_dataset("pseudolabels.parquet"),
+    output:
+        **figure("pseudolabel_quality", "pseudolabel_quality"),
+    params:
+        code=code_hash("report"),
+        **COMMON,
+    conda:
+        "../envs/lesionmtl.yaml"
+    log:
+        f"{RESULTS}/logs/report/pseudolabel_quality.log",
     script:
         "../workflow_scripts/report.py"

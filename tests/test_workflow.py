@@ -1,7 +1,7 @@
-"""Real Snakemake runs of the whole DAG on a tiny synthetic configuration."""
+"""Real Snakemake runs of the whole DAG, every study included, on a tiny synthetic configuration."""
 
+import copy
 import re
-import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -11,19 +11,47 @@ import pandas as pd
 import pytest
 import yaml
 
+from lesionmtl.config import experiment_runs
+
 REPO = Path(__file__).resolve().parents[1]
 
 TINY = {
     "datasets": {
-        "synth_deeplesion": {"format": "deeplesion", "synthetic": {"n_cases": 30, "image_size": 96, "seed": 1}, "patch_size": 32, "k": 3},
-        "synth_lits": {"format": "lits", "synthetic": {"n_cases": 4, "image_size": 64, "seed": 2}, "patch_size": 32, "k": 3, "split_fractions": [0.5, 0.25, 0.25]},
-        "synth_ham": {"format": "ham", "synthetic": {"n_cases": 30, "image_size": [80, 60], "seed": 3}, "patch_size": 32, "k": 3, "split_fractions": [0.6, 0.2, 0.2]},
+        "synth_deeplesion": {
+            "format": "deeplesion",
+            "synthetic": {"n_cases": 30, "image_size": 96, "seed": 1, "split_fractions": [0.6, 0.2, 0.2]},
+            "patch_size": 32,
+            "k": 3,
+            "k_sweep": [2, 3],
+        },
+        "synth_ham": {
+            "format": "ham",
+            "synthetic": {"n_cases": 30, "image_size": [60, 80], "seed": 3},
+            "patch_size": 32,
+            "k": 3,
+            "k_sweep": [2, 3],
+            "split_fractions": [0.6, 0.2, 0.2],
+        },
     },
-    "experiment": {"models": ["a1", "a1l"], "supervision": ["ellipse"], "seeds": [0], "alpha_seg": 50, "alpha_cls": 1},
+    "experiment": {
+        "seeds": [0],
+        "alpha_seg": 50,
+        "alpha_cls": 1,
+        "studies": {
+            "main": {"models": ["a1", "acoseg", "a1l"]},
+            "supervision": {"models": ["a1l"], "supervision": ["ellipse", "grabcut", "full"]},
+            "backbone": {"models": ["a1", "unet"]},
+            "clusters": {"models": ["a1l"], "sweep_k": True},
+            "alpha": {"models": ["a1l"], "alpha_seg": [10, 50]},
+        },
+    },
     "training": {"encoder": "resnet18", "encoder_weights": None, "epochs": 2, "patience": 2, "batch_size": 8, "lr": 0.001, "threads": 1},
     "pseudolabels": {"grabcut_iterations": 2, "shards": 2},
     "report": {"figure_lesions": 2},
 }
+DATASETS = list(TINY["datasets"])
+TABLES = ["table1", "table2", "table6", "table7", "table8", "parameters"] + [f"table3-5_{ds}" for ds in DATASETS]
+FIGURES = ["figure2", "figure4", "figure5", "training_curves", "pseudolabel_quality"] + [f"figure3_{ds}" for ds in DATASETS]
 
 
 def snakemake(workdir: Path, *args: str) -> subprocess.CompletedProcess:
@@ -33,7 +61,7 @@ def snakemake(workdir: Path, *args: str) -> subprocess.CompletedProcess:
 
 def planned_jobs(result: subprocess.CompletedProcess) -> dict[str, int]:
     """Job counts from the 'Job stats' table of a dry run."""
-    assert result.returncode == 0, result.stderr[-3000:]
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     counts = {}
     for line in (result.stdout + result.stderr).splitlines():
         match = re.fullmatch(r"(\w+)\s+(\d+)", line.strip())
@@ -46,30 +74,58 @@ def write_config(workdir: Path, config: dict) -> None:
     (workdir / "config.yaml").write_text(yaml.safe_dump(config))
 
 
+def n_runs(config: dict) -> int:
+    return sum(len(experiment_runs(config, ds)) for ds in config["datasets"])
+
+
 @pytest.fixture(scope="module")
 def finished_run(tmp_path_factory):
     workdir = tmp_path_factory.mktemp("workflow")
     write_config(workdir, TINY)
     dry = planned_jobs(snakemake(workdir, "-n"))
-    assert dry["train"] == 6 and dry["evaluate"] == 6 and dry["synthesize"] == 3 and dry["report"] == 1
+    assert dry["train"] == dry["evaluate"] == n_runs(TINY) == 16
+    assert dry["synthesize"] == 2 and dry["report_table1"] == 1
     result = snakemake(workdir)
     assert result.returncode == 0, result.stderr[-5000:]
     return workdir
 
 
-def test_full_run_writes_table1_and_figures(finished_run):
-    results = finished_run / "results"
-    table = pd.read_csv(results / "tables" / "table1.csv")
-    assert sorted(zip(table["dataset"], table["model"])) == sorted(
-        (ds, m) for ds in TINY["datasets"] for m in ("A1", "A1+L")
-    )
-    assert table[["iou_mean", "dice_mean", "avd_mean", "hausdorff_mean"]].notna().all().all()
-    assert ((table["dice_mean"] >= 0) & (table["dice_mean"] <= 100)).all()
-    markdown = (results / "tables" / "table1.md").read_text()
-    assert "synthetic" in markdown and "A1+L" in markdown
-    assert (results / "tables" / "table1.tex").read_text().startswith("\\begin{table}")
-    for figure in ("qualitative.png", "training_curves.png"):
-        assert (results / "figures" / figure).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+def test_every_table_has_its_rows_and_columns(finished_run):
+    tables = finished_run / "results" / "tables"
+    for stem in TABLES:
+        for ext in ("md", "tex", "csv"):
+            assert (tables / f"{stem}.{ext}").stat().st_size > 0, f"{stem}.{ext}"
+        assert "synthetic" in (tables / f"{stem}.md").read_text() or stem == "parameters"
+
+    table1 = pd.read_csv(tables / "table1.csv")
+    assert sorted(zip(table1["dataset"], table1["model"])) == sorted((ds, m) for ds in DATASETS for m in ("A1", "ACoseg", "A1+L"))
+    for metric in ("iou", "dice", "vs", "center_error", "perimeter_error", "avd", "hausdorff"):
+        assert table1[f"{metric}_mean"].notna().all() and f"{metric}_change_pct" in table1
+    assert {"n_empty", "seeds", "dice_p_vs_a1", "dice_p_vs_acoseg"} <= set(table1.columns)
+    assert ((table1["dice_mean"] >= 0) & (table1["dice_mean"] <= 100)).all()
+    assert "A1+L" in (tables / "table1.md").read_text() and (tables / "table1.tex").read_text().startswith("\\begin{table}")
+
+    table2 = pd.read_csv(tables / "table2.csv")
+    assert len(table2) == 6 and (table2["device"] == "cpu").all() and (table2["hours_mean"] > 0).all()
+    assert "CPU hours" in (tables / "table2.md").read_text()
+    for ds in DATASETS:
+        rows = pd.read_csv(tables / f"table3-5_{ds}.csv")
+        assert sorted(rows["supervision"]) == ["ellipse", "grabcut"] and {"iou_mean", "dice_mean", "center_error_mean", "perimeter_error_mean"} <= set(rows.columns)
+    table6 = pd.read_csv(tables / "table6.csv")
+    assert sorted(set(table6["supervision"])) == ["ellipse", "full", "grabcut"]
+    assert set(pd.read_csv(tables / "table7.csv")["arch"]) == {"a1", "unet"}
+    table8 = pd.read_csv(tables / "table8.csv")
+    assert len(table8) == 2 and table8[["train_mean", "test_mean"]].between(0, 100).all().all()
+    parameters = pd.read_csv(tables / "parameters.csv")
+    resnet101 = parameters[parameters["Encoder"] == "resnet101"].set_index("Model")["Parameters"]
+    assert resnet101["A1"] == 45_669_713 and resnet101["ACoseg"] == 64_554_577
+
+
+def test_every_figure_is_a_png_and_a_pdf(finished_run):
+    figures = finished_run / "results" / "figures"
+    for stem in FIGURES:
+        assert (figures / f"{stem}.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n", stem
+        assert (figures / f"{stem}.pdf").read_bytes()[:5] == b"%PDF-", stem
 
 
 def test_intermediate_artefacts_are_consistent(finished_run):
@@ -92,19 +148,45 @@ def test_second_run_has_nothing_to_do(finished_run):
     assert "Nothing to be done" in result.stdout + result.stderr
 
 
-def test_changing_k_of_one_dataset_reruns_only_what_depends_on_it(finished_run, tmp_path):
-    changed = {**TINY, "datasets": {**TINY["datasets"], "synth_lits": {**TINY["datasets"]["synth_lits"], "k": 2}}}
-    write_config(finished_run, changed)
+def test_html_report_builds(finished_run):
+    result = snakemake(finished_run, "--report", "report.html")
+    assert result.returncode == 0, result.stderr[-3000:]
+    html = (finished_run / "report.html").read_text(errors="replace")
+    assert "Table 1 on synthetic data" in html
+
+
+def _plan_with(workdir: Path, config: dict) -> dict[str, int]:
+    write_config(workdir, config)
     try:
-        jobs = planned_jobs(snakemake(finished_run, "-n"))
+        return planned_jobs(snakemake(workdir, "-n"))
     finally:
-        write_config(finished_run, TINY)
-    assert jobs == {"cluster": 1, "train": 1, "evaluate": 1, "report": 1, "all": 1}
+        write_config(workdir, TINY)
+
+
+def test_changing_k_of_one_dataset_reruns_only_what_depends_on_it(finished_run):
+    changed = copy.deepcopy(TINY)
+    changed["datasets"]["synth_ham"]["k"] = 4
+    new_runs = set(experiment_runs(changed, "synth_ham")) - set(experiment_runs(TINY, "synth_ham"))
+    jobs = _plan_with(finished_run, changed)
+    assert jobs.pop("cluster") == 1
+    assert jobs.pop("train") == jobs.pop("evaluate") == len(new_runs) == 4
+    assert jobs.pop("all") == 1
+    # Nothing upstream, nothing for the other dataset; only reports fed by A1+L at the main K.
+    assert set(jobs) <= {f"report_{name}" for name in ("table1", "table2", "table8", "supervision", "figure3", "figure4", "figure5", "training_curves", "parameters")}
+
+
+def test_removing_one_k_from_the_sweep_reruns_only_figure2(finished_run):
+    changed = copy.deepcopy(TINY)
+    for ds in DATASETS:
+        changed["datasets"][ds]["k_sweep"] = [3]
+    assert _plan_with(finished_run, changed) == {"report_figure2": 1, "all": 1}
 
 
 def test_bad_config_is_rejected_before_anything_runs(tmp_path):
-    bad = {**TINY, "training": {**TINY["training"], "epochs": 0}}
+    bad = copy.deepcopy(TINY)
+    bad["training"]["epochs"] = 0
     write_config(tmp_path, bad)
     result = snakemake(tmp_path, "-n")
     assert result.returncode != 0
-    assert "epochs" in result.stderr
+    assert "['training']['epochs']" in result.stdout + result.stderr
+    assert not (tmp_path / "results").exists()

@@ -1,4 +1,9 @@
-"""Everything the `report` rule writes, from the runs' Parquet files and the dataset arrays."""
+"""One function per report artefact, called by the `report_*` rules with their inputs and outputs.
+
+Each takes the rule's ``inputs``, ``outputs`` and ``params`` (Snakemake's named lists, or plain
+dicts) so that every table and figure is also easy to rebuild by hand from the Parquet files.
+Every title says what the numbers were computed on (synthetic or real data).
+"""
 
 from __future__ import annotations
 
@@ -7,56 +12,115 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from lesionmtl.report.figures import qualitative, training_curves
-from lesionmtl.report.runs import collect_runs, load_metrics
-from lesionmtl.report.tables import table1, write_table1
+from lesionmtl.report import ablations, figures
+from lesionmtl.report.runs import collect_runs, load_metrics, parse_run_dir
+from lesionmtl.report.tables import over_seeds, per_run_means, write_table1
 
 
-def data_label(synthetic: dict[str, bool]) -> str:
-    """'synthetic data', 'real data' or both: every artefact says what it was computed on."""
-    kinds = {"synthetic data" if s else "real data" for s in synthetic.values()}
-    return " and ".join(sorted(kinds))
+def _table_outputs(outputs, stem: str = "") -> dict:
+    return {ext: outputs[f"{stem}{ext}"] for ext in ("md", "tex", "csv")}
 
 
-def build_report(run_dirs: list[str], datasets: dict[str, dict], outputs: dict[str, Path], figure_lesions: int = 6) -> None:
-    """``datasets``: name -> {synthetic, lesions, images, truth, ellipse} (paths)."""
-    label = data_label({name: d["synthetic"] for name, d in datasets.items()})
-    runs = collect_runs(run_dirs)
-    metrics = load_metrics(runs)
-    table = table1(metrics, list(datasets))
-    write_table1(table, outputs["table1_md"], outputs["table1_tex"], outputs["table1_csv"], label)
+def table1(inputs, outputs, params) -> None:
+    write_table1(load_metrics(params["runs"]), params["datasets"], _table_outputs(outputs), params["data_label"])
 
-    histories = []
-    for run in runs.itertuples():
-        history = pd.read_parquet(Path(run.run_dir) / "history.parquet")
-        histories.append(history.assign(dataset=run.dataset, arch=run.arch, supervision=run.supervision, seed=run.seed))
-    training_curves(pd.concat(histories), outputs["training_curves"], f"Training curves ({label})")
 
-    panels = []
+def table2(inputs, outputs, params) -> None:
+    ablations.training_time(collect_runs(params["runs"]), params["datasets"], _table_outputs(outputs), params["data_label"])
+
+
+def supervision(inputs, outputs, params) -> None:
+    metrics = load_metrics(params["runs"])
+    per_dataset = {ds: _table_outputs(outputs, f"{ds}_") for ds in params["datasets"]}
+    ablations.supervision_tables(metrics, params["datasets"], per_dataset, params["data_label"])
+    ablations.supervision_dice(metrics, params["datasets"], _table_outputs(outputs, "table6_"), params["data_label"], params["reference"])
+
+
+def table7(inputs, outputs, params) -> None:
+    ablations.backbone_dice(load_metrics(params["runs"]), params["datasets"], _table_outputs(outputs), params["data_label"])
+
+
+def table8(inputs, outputs, params) -> None:
+    ablations.classification_accuracy(load_metrics(params["runs"]), params["datasets"], _table_outputs(outputs), params["data_label"])
+
+
+def parameters(inputs, outputs, params) -> None:
+    ablations.parameter_counts(params["encoders"], params["cluster_counts"], _table_outputs(outputs))
+
+
+def _sweep(outputs, params, parameter: str, label: str, title: str) -> None:
+    summary = over_seeds(per_run_means(load_metrics(params["runs"])), ["dataset", parameter], ["dice"])
+    for path in (outputs["png"], outputs["pdf"]):
+        figures.sweep(summary, parameter, label, Path(path), f"{title} ({params['data_label']})")
+
+
+def figure2(inputs, outputs, params) -> None:
+    _sweep(outputs, params, "k", "number of clusters K", "Figure 2: A1+L Dice vs K")
+
+
+def figure5(inputs, outputs, params) -> None:
+    _sweep(outputs, params, "alpha", "segmentation loss weight alpha_seg", "Figure 5: A1+L Dice vs alpha_seg")
+
+
+def figure3(inputs, outputs, params) -> None:
+    for dataset, png, pdf in zip(params["datasets"], outputs["png"], outputs["pdf"]):
+        i = params["datasets"].index(dataset)
+        args = (
+            np.load(inputs["images"][i], mmap_mode="r"),
+            np.load(inputs["ellipse"][i], mmap_mode="r"),
+            pd.read_parquet(inputs["clusters"][i]),
+            pd.read_parquet(inputs["lesions"][i]),
+        )
+        for path in (png, pdf):
+            figures.cluster_gallery(*args, Path(path), f"Figure 3: lesion clusters of {dataset} ({params['data_label']}), one row per cluster")
+
+
+def figure4(inputs, outputs, params) -> None:
+    """Qualitative comparison: the same test lesions for every model (first seed, ellipse supervision)."""
+    runs = pd.DataFrame([{"run_dir": d, **parse_run_dir(d)} for d in params["runs"]])
     rng = np.random.default_rng(0)
-    for name, paths in datasets.items():
-        lesions = pd.read_parquet(paths["lesions"])
+    panels = []
+    for i, dataset in enumerate(params["datasets"]):
+        lesions = pd.read_parquet(inputs["lesions"][i])
         test_rows = lesions.loc[lesions["split"] == "test", "patch_index"].to_numpy()
-        chosen = rng.choice(test_rows, size=min(figure_lesions, len(test_rows)), replace=False)
-        # First seed, ellipse supervision: the same lesions for every model.
-        first = runs[(runs["dataset"] == name) & (runs["supervision"] == "ellipse")].sort_values("seed")
-        predictions = {
-            run.arch: np.load(Path(run.run_dir) / "predictions.npy", mmap_mode="r")
-            for run in first.drop_duplicates("arch").itertuples()
-        }
+        chosen = rng.choice(test_rows, size=min(params["figure_lesions"], len(test_rows)), replace=False)
+        first = runs[(runs["dataset"] == dataset) & (runs["supervision"] == "ellipse")].sort_values("seed")
+        predictions = {r.arch: np.load(Path(r.run_dir) / "predictions.npy", mmap_mode="r") for r in first.drop_duplicates("arch").itertuples()}
         panels.append(
             {
-                "dataset": name,
-                "images": np.load(paths["images"], mmap_mode="r"),
-                "truth": np.load(paths["truth"], mmap_mode="r"),
-                "ellipse": np.load(paths["ellipse"], mmap_mode="r"),
+                "dataset": dataset,
+                "images": np.load(inputs["images"][i], mmap_mode="r"),
+                "truth": np.load(inputs["truth"][i], mmap_mode="r"),
+                "ellipse": np.load(inputs["ellipse"][i], mmap_mode="r"),
                 "predictions": predictions,
                 "rows": list(chosen),
             }
         )
-    qualitative(
-        panels,
-        outputs["qualitative"],
-        f"Test lesions ({label}): truth green, ellipse yellow, prediction red",
-        figure_lesions,
+    title = f"Figure 4/6: test lesions ({params['data_label']}): reference green, ellipse yellow, prediction red"
+    for path in (outputs["png"], outputs["pdf"]):
+        figures.qualitative(panels, Path(path), title, params["figure_lesions"])
+
+
+def training_curves(inputs, outputs, params) -> None:
+    runs = collect_runs(params["runs"])
+    histories = pd.concat(
+        pd.read_parquet(Path(r.run_dir) / "history.parquet").assign(dataset=r.dataset, arch=r.arch, supervision=r.supervision, seed=r.seed)
+        for r in runs.itertuples()
     )
+    for path in (outputs["png"], outputs["pdf"]):
+        figures.training_curves(histories, Path(path), f"Training curves ({params['data_label']})")
+
+
+def pseudolabel_quality(inputs, outputs, params) -> None:
+    facts = {ds: pd.read_parquet(path) for ds, path in zip(params["datasets"], inputs["facts"])}
+    for path in (outputs["png"], outputs["pdf"]):
+        figures.pseudolabel_quality(facts, Path(path), f"Pseudo-mask quality vs ground truth ({params['data_label']})")
+
+
+ARTEFACTS = {
+    name: globals()[name]
+    for name in (
+        "table1", "table2", "supervision", "table7", "table8", "parameters",
+        "figure2", "figure3", "figure4", "figure5", "training_curves", "pseudolabel_quality",
+    )
+}

@@ -36,7 +36,7 @@ def qualitative(panels: list[dict], out: Path, title: str, n_lesions: int) -> No
     archs = [a for a in MODEL_ORDER if any(a in p["predictions"] for p in panels)]
     columns += [MODEL_NAMES[a] for a in archs]
     n_rows = sum(min(n_lesions, len(p["rows"])) for p in panels)
-    fig, axes = plt.subplots(n_rows, len(columns), figsize=(1.6 * len(columns), 1.6 * n_rows + 0.6), squeeze=False)
+    fig, axes = plt.subplots(n_rows, len(columns), figsize=(1.6 * len(columns), 1.6 * n_rows + 0.6), squeeze=False, layout="constrained")
     r = 0
     for panel in panels:
         for row in panel["rows"][:n_lesions]:
@@ -78,4 +78,55 @@ def training_curves(histories: pd.DataFrame, out: Path, title: str) -> None:
     axes[0, 0].set_ylabel("validation BCE")
     axes[1, 0].set_ylabel("validation Dice (vs supervision)")
     fig.suptitle(title, fontsize=10)
+    _save(fig, out)
+
+
+def sweep(summary: pd.DataFrame, parameter: str, label: str, out: Path, title: str) -> None:
+    """Dice (mean ± std over seeds) as a function of one parameter, one line per dataset."""
+    fig, ax = plt.subplots(figsize=(5, 3.5))
+    for dataset, rows in summary.groupby("dataset", sort=False):
+        rows = rows.sort_values(parameter)
+        ax.errorbar(rows[parameter], rows["dice_mean"], yerr=rows["dice_std"], marker="o", capsize=3, label=dataset)
+    ax.set_xlabel(label)
+    ax.set_ylabel("Dice (%)")
+    ax.set_xscale("log" if summary[parameter].max() / max(summary[parameter].min(), 1e-9) > 20 else "linear")
+    ax.legend(fontsize=7)
+    ax.set_title(title, fontsize=9)
+    _save(fig, out)
+
+
+def cluster_gallery(images: np.ndarray, ellipses: np.ndarray, clusters: pd.DataFrame, lesions: pd.DataFrame, out: Path, title: str, per_cluster: int = 6) -> None:
+    """Figure 3: one row per cluster, training patches of that cluster with their RECIST ellipses."""
+    train = clusters.merge(lesions[["lesion_id", "patch_index"]], on="lesion_id")
+    train = train[train["split"] == "train"].sort_values("distance")  # the most typical first
+    k = int(clusters["cluster"].max()) + 1
+    fig, axes = plt.subplots(k, per_cluster, figsize=(1.2 * per_cluster, 1.2 * k + 0.5), squeeze=False, layout="constrained")
+    for cluster in range(k):
+        members = train[train["cluster"] == cluster]["patch_index"].to_numpy()[:per_cluster]
+        for j, ax in enumerate(axes[cluster]):
+            ax.set_xticks([])
+            ax.set_yticks([])
+            if j < len(members):
+                ax.imshow(images[members[j]])
+                _outline(ax, ellipses[members[j]], "yellow")
+        axes[cluster, 0].set_ylabel(f"{cluster}", fontsize=7, rotation=0, labelpad=8)
+    fig.suptitle(title, fontsize=9)
+    _save(fig, out)
+
+
+def pseudolabel_quality(facts: dict[str, pd.DataFrame], out: Path, title: str) -> None:
+    """Dice of the ellipse and GrabCut pseudo-masks against the ground truth, per dataset."""
+    datasets = [name for name, table in facts.items() if "dice_ellipse_gt" in table]
+    fig, ax = plt.subplots(figsize=(1.8 * max(len(datasets), 1) + 2, 3.5))
+    data, labels = [], []
+    for name in datasets:
+        data += [facts[name]["dice_ellipse_gt"], facts[name]["dice_grabcut_gt"]]
+        labels += [f"{name}\nellipse", f"{name}\nGrabCut"]
+    if data:
+        ax.boxplot(data, showfliers=False)
+        ax.set_xticks(range(1, len(labels) + 1), labels, fontsize=7)
+    else:
+        ax.text(0.5, 0.5, "no dataset with ground truth", ha="center", transform=ax.transAxes)
+    ax.set_ylabel("Dice vs ground truth")
+    ax.set_title(title, fontsize=9)
     _save(fig, out)

@@ -11,7 +11,14 @@ import pandas as pd
 RUN_PATTERN = re.compile(
     r"(?P<dataset>[^/]+)/runs/(?P<arch>[a-z0-9]+)-(?P<supervision>[a-z]+)-k(?P<k>\d+)-a(?P<alpha>[^-]+)-s(?P<seed>\d+)$"
 )
-MODEL_NAMES = {"a1": "A1", "acoseg": "ACoseg", "a1l": "A1+L", "unet": "U-Net", "unetl": "U-Net+L"}
+MODEL_NAMES = {
+    "a1": "A1",
+    "acoseg": "ACoseg",
+    "acosegc": "ACoseg (cluster pairs)",
+    "a1l": "A1+L",
+    "unet": "U-Net",
+    "unetl": "U-Net+L",
+}
 MODEL_ORDER = list(MODEL_NAMES)
 
 
@@ -44,12 +51,10 @@ def collect_runs(run_dirs: list[str | Path]) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def load_metrics(runs: pd.DataFrame) -> pd.DataFrame:
+def load_metrics(run_dirs: list[str | Path]) -> pd.DataFrame:
     """Per-lesion metrics of every run, with the run's wildcards as columns."""
     frames = []
-    for run in runs.itertuples():
-        metrics = pd.read_parquet(Path(run.run_dir) / "metrics.parquet")
-        for column in ("dataset", "arch", "supervision", "k", "alpha", "seed"):
-            metrics[column] = getattr(run, column)
-        frames.append(metrics)
+    for run_dir in run_dirs:
+        metrics = pd.read_parquet(Path(run_dir) / "metrics.parquet")
+        frames.append(metrics.assign(**parse_run_dir(run_dir)))
     return pd.concat(frames, ignore_index=True)

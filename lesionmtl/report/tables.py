@@ -1,4 +1,8 @@
-"""Table 1 of the paper: segmentation quality per dataset and model, mean ± std over seeds."""
+"""The paper's tables, from per-lesion metrics: summaries over seeds and their renderings.
+
+Every table is written three ways from one frame of display strings: Markdown (to read),
+LaTeX (to paste into a paper) and CSV (the raw numbers, to compute with).
+"""
 
 from __future__ import annotations
 
@@ -6,12 +10,14 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+from scipy.stats import wilcoxon
 
 from lesionmtl.io import save_text
 from lesionmtl.report.runs import MODEL_NAMES, MODEL_ORDER
 
+RUN_KEYS = ["dataset", "arch", "supervision", "k", "alpha", "seed"]
 # (column, heading, scale, higher is better)
-TABLE1_METRICS = (
+METRICS = (
     ("iou", "IoU", 100.0, True),
     ("dice", "Dice", 100.0, True),
     ("vs", "VS", 100.0, True),
@@ -20,83 +26,63 @@ TABLE1_METRICS = (
     ("avd", "AVD", 1.0, False),
     ("hausdorff", "Hausdorff", 1.0, False),
 )
+SCALE = {column: scale for column, _, scale, _ in METRICS}
+HEADING = {column: heading for column, heading, _, _ in METRICS}
 
 
 def per_run_means(metrics: pd.DataFrame, split: str = "test") -> pd.DataFrame:
-    """Mean of each metric over the lesions of ``split``, one row per run."""
-    keys = ["dataset", "arch", "supervision", "k", "alpha", "seed"]
+    """Mean of each metric over the lesions of ``split`` (in table units), one row per run."""
     subset = metrics[metrics["split"] == split]
-    means = subset.groupby(keys)[[m[0] for m in TABLE1_METRICS]].mean()
-    means["n_empty"] = subset.groupby(keys)["empty_pred"].sum()
-    means["n_lesions"] = subset.groupby(keys).size()
+    grouped = subset.groupby(RUN_KEYS)
+    means = grouped[[m[0] for m in METRICS]].mean() * pd.Series(SCALE)
+    means["n_empty"] = grouped["empty_pred"].sum()
+    means["n_lesions"] = grouped.size()
     return means.reset_index()
 
 
-def table1(metrics: pd.DataFrame, datasets: list[str], supervision: str = "ellipse") -> pd.DataFrame:
-    """Long table: dataset, model, and per metric the mean, std over seeds and % change vs A1."""
-    runs = per_run_means(metrics)
-    runs = runs[runs["supervision"] == supervision]
-    rows = []
-    for dataset in datasets:
-        for arch in MODEL_ORDER:
-            seeds = runs[(runs["dataset"] == dataset) & (runs["arch"] == arch)]
-            if seeds.empty:
-                continue
-            row = {"dataset": dataset, "model": MODEL_NAMES[arch], "arch": arch, "seeds": len(seeds)}
-            for column, _, scale, _ in TABLE1_METRICS:
-                values = seeds[column].to_numpy() * scale
-                row[f"{column}_mean"] = float(np.mean(values))
-                row[f"{column}_std"] = float(np.std(values, ddof=1)) if len(values) > 1 else 0.0
-            row["n_empty"] = int(seeds["n_empty"].sum())
-            row["n_test_lesions"] = int(seeds["n_lesions"].iloc[0])
-            rows.append(row)
-    table = pd.DataFrame(rows)
-    for column, *_ in TABLE1_METRICS:
-        baseline = table[table["arch"] == "a1"].set_index("dataset")[f"{column}_mean"]
-        base = table["dataset"].map(baseline)
-        with np.errstate(divide="ignore", invalid="ignore"):
-            change = 100.0 * (table[f"{column}_mean"] - base) / base
-        # No change is defined against A1 itself, nor against a baseline of exactly zero.
-        table[f"{column}_change_pct"] = np.where((table["arch"] == "a1") | (base == 0), np.nan, change)
-    return table
+def over_seeds(runs: pd.DataFrame, by: list[str], columns: list[str]) -> pd.DataFrame:
+    """Mean and sample std over seeds of ``columns``, per ``by`` group (std 0 for one seed)."""
+    grouped = runs.groupby(by, sort=False)
+    out = grouped[columns].mean().add_suffix("_mean")
+    out = out.join(grouped[columns].std(ddof=1).fillna(0.0).add_suffix("_std"))
+    out["seeds"] = grouped.size()
+    return out.reset_index()
 
 
-def _cell(row: pd.Series, column: str, bold: bool, fmt: str) -> str:
-    text = f"{row[f'{column}_mean']:.2f}±{row[f'{column}_std']:.2f}"
-    change = row[f"{column}_change_pct"]
-    if not np.isnan(change):
-        text += f" ({change:+.2f}%)"
-    if bold:
-        text = {"md": f"**{text}**", "tex": f"\\textbf{{{text}}}"}[fmt]
-    return text
+def model_order(frame: pd.DataFrame, datasets: list[str] | None = None) -> pd.DataFrame:
+    """Rows by dataset (in ``datasets`` order, if given), then in the paper's model order,
+    with the display name of each model."""
+    keys = {"_model": frame["arch"].map(MODEL_ORDER.index)}
+    if datasets is not None:
+        keys["_dataset"] = frame["dataset"].map(datasets.index)
+    frame = frame.assign(model=frame["arch"].map(MODEL_NAMES), **keys)
+    by = ["_dataset", "_model"] if datasets is not None else ["_model"]
+    return frame.sort_values(by, kind="stable").drop(columns=list(keys)).reset_index(drop=True)
 
 
-def _best(table: pd.DataFrame) -> set[tuple[int, str]]:
-    """(row index, metric) pairs holding the best mean within their dataset."""
-    best = set()
-    for _, group in table.groupby("dataset"):
-        for column, _, _, higher in TABLE1_METRICS:
-            values = group[f"{column}_mean"]
-            best.add((values.idxmax() if higher else values.idxmin(), column))
-    return best
+def mean_std(row: pd.Series, column: str, digits: int = 2) -> str:
+    text = f"{row[f'{column}_mean']:.{digits}f}"
+    return text + (f"±{row[f'{column}_std']:.{digits}f}" if row.get("seeds", 1) > 1 else "")
 
 
-def render(table: pd.DataFrame, fmt: str, title: str) -> str:
-    """Markdown or LaTeX rendering shaped like the paper's Table 1."""
-    best = _best(table)
-    headings = ["Dataset", "Model", *[m[1] for m in TABLE1_METRICS], "Empty preds", "Seeds"]
-    lines = []
-    for index, row in table.iterrows():
-        cells = [row["dataset"], row["model"]]
-        cells += [_cell(row, column, (index, column) in best, fmt) for column, *_ in TABLE1_METRICS]
-        cells += [str(row["n_empty"]), str(row["seeds"])]
-        lines.append(cells)
+# -- rendering ------------------------------------------------------------------------------
+def _tex(text: str) -> str:
+    return text.replace("%", "\\%").replace("±", "$\\pm$").replace("_", "\\_")
+
+
+def render(display: pd.DataFrame, fmt: str, title: str, bold: set[tuple[int, str]] = frozenset()) -> str:
+    """Markdown or LaTeX table from a frame of strings; ``bold`` holds (row position, column)."""
+    escape = _tex if fmt == "tex" else str
+    emphasise = (lambda t: f"\\textbf{{{t}}}") if fmt == "tex" else (lambda t: f"**{t}**")
+    headings = [escape(str(c)) for c in display.columns]
+    rows = [
+        [emphasise(escape(str(v))) if (i, c) in bold else escape(str(v)) for c, v in row.items()]
+        for i, (_, row) in enumerate(display.iterrows())
+    ]
     if fmt == "md":
-        out = [f"**{title}**", "", "| " + " | ".join(headings) + " |", "|" + "---|" * len(headings)]
-        out += ["| " + " | ".join(cells) + " |" for cells in lines]
-        return "\n".join(out) + "\n"
-    escape = lambda s: s.replace("%", "\\%").replace("±", "$\\pm$").replace("_", "\\_")  # noqa: E731
-    out = [
+        lines = [f"**{title}**", "", "| " + " | ".join(headings) + " |", "|" + "---|" * len(headings)]
+        return "\n".join(lines + ["| " + " | ".join(r) + " |" for r in rows]) + "\n"
+    lines = [
         "\\begin{table}[t]",
         "\\centering",
         f"\\caption{{{escape(title)}}}",
@@ -105,16 +91,87 @@ def render(table: pd.DataFrame, fmt: str, title: str) -> str:
         " & ".join(headings) + " \\\\",
         "\\midrule",
     ]
-    out += [" & ".join(escape(c) for c in cells) + " \\\\" for cells in lines]
-    out += ["\\bottomrule", "\\end{tabular}", "\\end{table}"]
-    return "\n".join(out) + "\n"
+    lines += [" & ".join(r) + " \\\\" for r in rows]
+    return "\n".join(lines + ["\\bottomrule", "\\end{tabular}", "\\end{table}"]) + "\n"
 
 
-def write_table1(table: pd.DataFrame, out_md: Path, out_tex: Path, out_csv: Path, data_label: str) -> None:
+def write_table(display: pd.DataFrame, raw: pd.DataFrame, outputs: dict, title: str, bold: set = frozenset()) -> None:
+    """Write ``outputs['md']``, ``['tex']`` (from ``display``) and ``['csv']`` (from ``raw``)."""
+    save_text(outputs["md"], render(display, "md", title, bold))
+    save_text(outputs["tex"], render(display, "tex", title, bold))
+    save_text(outputs["csv"], raw.to_csv(index=False))
+
+
+def best_cells(raw: pd.DataFrame, columns: list[str], group: str = "dataset") -> set[tuple[int, str]]:
+    """(row position, heading) of the best mean per group and metric."""
+    best = set()
+    positions = pd.Series(range(len(raw)), index=raw.index)
+    for _, rows in raw.groupby(group, sort=False):
+        for column in columns:
+            values = rows[f"{column}_mean"]
+            if values.notna().any():
+                index = values.idxmax() if dict((m[0], m[3]) for m in METRICS)[column] else values.idxmin()
+                best.add((int(positions[index]), HEADING[column]))
+    return best
+
+
+# -- Table 1 --------------------------------------------------------------------------------
+def wilcoxon_p(metrics: pd.DataFrame, dataset: str, arch: str, baseline: str, column: str = "dice") -> float:
+    """Paired Wilcoxon signed-rank test over test lesions of the seed-averaged metric."""
+    subset = metrics[(metrics["dataset"] == dataset) & (metrics["split"] == "test")]
+    per_lesion = subset.groupby(["arch", "lesion_id"])[column].mean().unstack(0)
+    if arch not in per_lesion or baseline not in per_lesion:
+        return float("nan")
+    pairs = per_lesion[[arch, baseline]].dropna()
+    differences = pairs[arch] - pairs[baseline]
+    if len(pairs) < 2 or not differences.any():
+        return float("nan")
+    return float(wilcoxon(pairs[arch], pairs[baseline]).pvalue)
+
+
+def table1(metrics: pd.DataFrame, datasets: list[str]) -> pd.DataFrame:
+    """Dataset x model: mean and std over seeds of every metric, % change vs A1, p-values."""
+    columns = [m[0] for m in METRICS]
+    runs = per_run_means(metrics)
+    summary = over_seeds(runs, ["dataset", "arch"], columns + ["n_empty"])
+    summary = model_order(summary[summary["dataset"].isin(datasets)], datasets)
+    summary["n_empty"] = (summary["n_empty_mean"] * summary["seeds"]).round().astype(int)
+    summary = summary.drop(columns=["n_empty_mean", "n_empty_std"])
+    for column in columns:
+        base = summary["dataset"].map(summary[summary["arch"] == "a1"].set_index("dataset")[f"{column}_mean"])
+        with np.errstate(divide="ignore", invalid="ignore"):
+            change = 100.0 * (summary[f"{column}_mean"] - base) / base
+        summary[f"{column}_change_pct"] = np.where((summary["arch"] == "a1") | (base == 0), np.nan, change)
+    for baseline in ("a1", "acoseg"):
+        summary[f"dice_p_vs_{baseline}"] = [
+            wilcoxon_p(metrics, row.dataset, row.arch, baseline) if row.arch == "a1l" else np.nan
+            for row in summary.itertuples()
+        ]
+    return summary
+
+
+def table1_display(summary: pd.DataFrame) -> pd.DataFrame:
+    rows = []
+    for _, row in summary.iterrows():
+        cells = {"Dataset": row["dataset"], "Model": row["model"]}
+        for column, heading, _, _ in METRICS:
+            text = mean_std(row, column)
+            change = row[f"{column}_change_pct"]
+            cells[heading] = text + (f" ({change:+.2f}%)" if not np.isnan(change) else "")
+        cells["Empty preds"] = str(row["n_empty"])
+        cells["Seeds"] = str(row["seeds"])
+        p_values = [f"{name} {row[f'dice_p_vs_{b}']:.2g}" for b, name in (("a1", "A1"), ("acoseg", "ACoseg")) if not np.isnan(row[f"dice_p_vs_{b}"])]
+        cells["Dice p (Wilcoxon)"] = ", ".join(f"vs {p}" for p in p_values) or "-"
+        rows.append(cells)
+    return pd.DataFrame(rows)
+
+
+def write_table1(metrics: pd.DataFrame, datasets: list[str], outputs: dict, data_label: str) -> pd.DataFrame:
+    summary = table1(metrics, datasets)
     title = (
         f"Table 1 ({data_label}): segmentation quality on the test split, mean ± std over seeds, "
-        "% change vs A1. IoU, Dice, VS in %, higher is better; distances in pixels, lower is better."
+        "% change vs A1; best in bold. IoU, Dice, VS in %, higher is better; distances in pixels, "
+        "lower is better. p: paired Wilcoxon signed-rank test of A1+L's per-lesion Dice."
     )
-    save_text(out_md, render(table, "md", title))
-    save_text(out_tex, render(table, "tex", title))
-    save_text(out_csv, table.to_csv(index=False))
+    write_table(table1_display(summary), summary, outputs, title, best_cells(summary, [m[0] for m in METRICS]))
+    return summary
