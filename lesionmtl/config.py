@@ -1,8 +1,8 @@
 """Configuration schema and the experiment matrix: which runs exist, and which study uses them.
 
 A *study* is one block of the paper's evidence (Table 1, the supervision ablation, the K sweep,
-...). It names its models and, optionally, its supervision, seeds, alpha_seg values and whether
-it sweeps K. The runs of all studies are pooled (a run shared by two studies is trained once), so
+...). It names its models and, optionally, its datasets (default: all), supervision, seeds,
+alpha_seg values and whether it sweeps K. The runs of all studies are pooled (a run shared by two studies is trained once), so
 removing an ablation is deleting its study from the config.
 """
 
@@ -27,6 +27,8 @@ def study_runs(config: dict, dataset: str, study: str) -> list[str]:
     """
     exp = config["experiment"]
     spec = exp["studies"][study]
+    if dataset not in spec.get("datasets", config["datasets"]):
+        return []
     ds = config["datasets"][dataset]
     k_values = ds.get("k_sweep", [ds["k"]]) if spec.get("sweep_k") else [ds["k"]]
     runs = []

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pandas as pd
 
-from lesionmtl.models import WITH_CLUSTER_HEAD, build_model, count_parameters
+from lesionmtl.architectures import WITH_CLUSTER_HEAD
 from lesionmtl.report.runs import MODEL_NAMES
 from lesionmtl.report.tables import HEADING, best_cells, mean_std, model_order, over_seeds, per_run_means, write_table
 
@@ -104,6 +104,8 @@ PAPER_K = {40: "LiTS", 45: "HAM10K", 190: "DeepLesion"}
 def parameter_counts(encoders: list[str], cluster_counts: dict[str, int], outputs: dict) -> None:
     """Section 7.6: parameters of every model, counted on the built models, at the paper's K
     (ResNet101) and at each configured dataset's K."""
+    from lesionmtl.models import build_model, count_parameters  # torch: only this artefact needs it
+
     rows = []
     for encoder in dict.fromkeys(encoders):
         for arch in ("a1", "acoseg", "unet"):
