@@ -15,7 +15,7 @@ import logging
 import platform
 import shutil
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import numpy as np
@@ -60,7 +60,6 @@ class TrainingData:
     val_idx: np.ndarray
     clusters: np.ndarray | None = None  # (N,) int cluster label per patch row
     n_clusters: int | None = None
-    lesion_ids: np.ndarray = field(default_factory=lambda: np.empty(0, dtype=object))
 
 
 def load_training_data(
@@ -86,8 +85,6 @@ def load_training_data(
         clusters = np.empty(len(lesions), dtype=np.int64)
         clusters[rows] = table.loc[lesions["lesion_id"], "cluster"].to_numpy()
         n_clusters = int(table["cluster"].max()) + 1
-    ids = np.empty(len(lesions), dtype=object)
-    ids[rows] = lesions["lesion_id"].to_numpy()
     return TrainingData(
         images=np.asarray(images),
         masks=np.asarray(masks, dtype=bool),
@@ -95,7 +92,6 @@ def load_training_data(
         val_idx=rows[split == "val"],
         clusters=clusters,
         n_clusters=n_clusters,
-        lesion_ids=ids,
     )
 
 

@@ -21,6 +21,10 @@ def _table_outputs(outputs, stem: str = "") -> dict:
     return {ext: outputs[f"{stem}{ext}"] for ext in ("md", "tex", "csv")}
 
 
+def _figure_outputs(outputs) -> list[Path]:
+    return [Path(outputs["png"]), Path(outputs["pdf"])]
+
+
 def table1(inputs, outputs, params) -> None:
     write_table1(load_metrics(params["runs"]), params["datasets"], _table_outputs(outputs), params["data_label"])
 
@@ -50,8 +54,7 @@ def parameters(inputs, outputs, params) -> None:
 
 def _sweep(outputs, params, parameter: str, label: str, title: str) -> None:
     summary = over_seeds(per_run_means(load_metrics(params["runs"])), ["dataset", parameter], ["dice"])
-    for path in (outputs["png"], outputs["pdf"]):
-        figures.sweep(summary, parameter, label, Path(path), f"{title} ({params['data_label']})")
+    figures.sweep(summary, parameter, label, _figure_outputs(outputs), f"{title} ({params['data_label']})")
 
 
 def figure2(inputs, outputs, params) -> None:
@@ -71,8 +74,7 @@ def figure3(inputs, outputs, params) -> None:
             pd.read_parquet(inputs["clusters"][i]),
             pd.read_parquet(inputs["lesions"][i]),
         )
-        for path in (png, pdf):
-            figures.cluster_gallery(*args, Path(path), f"Figure 3: lesion clusters of {dataset} ({params['data_label']}), one row per cluster")
+        figures.cluster_gallery(*args, [Path(png), Path(pdf)], f"Figure 3: lesion clusters of {dataset} ({params['data_label']}), one row per cluster")
 
 
 def figure4(inputs, outputs, params) -> None:
@@ -97,8 +99,7 @@ def figure4(inputs, outputs, params) -> None:
             }
         )
     title = f"Figure 4/6: test lesions ({params['data_label']}): reference green, ellipse yellow, prediction red"
-    for path in (outputs["png"], outputs["pdf"]):
-        figures.qualitative(panels, Path(path), title, params["figure_lesions"])
+    figures.qualitative(panels, _figure_outputs(outputs), title, params["figure_lesions"])
 
 
 def training_curves(inputs, outputs, params) -> None:
@@ -107,14 +108,12 @@ def training_curves(inputs, outputs, params) -> None:
         pd.read_parquet(Path(r.run_dir) / "history.parquet").assign(dataset=r.dataset, arch=r.arch, supervision=r.supervision, seed=r.seed)
         for r in runs.itertuples()
     )
-    for path in (outputs["png"], outputs["pdf"]):
-        figures.training_curves(histories, Path(path), f"Training curves ({params['data_label']})")
+    figures.training_curves(histories, _figure_outputs(outputs), f"Training curves ({params['data_label']})")
 
 
 def pseudolabel_quality(inputs, outputs, params) -> None:
     facts = {ds: pd.read_parquet(path) for ds, path in zip(params["datasets"], inputs["facts"])}
-    for path in (outputs["png"], outputs["pdf"]):
-        figures.pseudolabel_quality(facts, Path(path), f"Pseudo-mask quality vs ground truth ({params['data_label']})")
+    figures.pseudolabel_quality(facts, _figure_outputs(outputs), f"Pseudo-mask quality vs ground truth ({params['data_label']})")
 
 
 ARTEFACTS = {

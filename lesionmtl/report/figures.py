@@ -15,9 +15,11 @@ from lesionmtl.io import atomic_path  # noqa: E402
 from lesionmtl.report.runs import MODEL_NAMES, MODEL_ORDER  # noqa: E402
 
 
-def _save(fig: plt.Figure, path: Path) -> None:
-    with atomic_path(path) as tmp:
-        fig.savefig(tmp, dpi=110, bbox_inches="tight", format=Path(path).suffix.lstrip("."))
+def _save(fig: plt.Figure, outs: list[Path]) -> None:
+    """Write one drawn figure to every path (PNG and PDF), each atomically."""
+    for path in outs:
+        with atomic_path(path) as tmp:
+            fig.savefig(tmp, dpi=110, bbox_inches="tight", format=Path(path).suffix.lstrip("."))
     plt.close(fig)
 
 
@@ -26,7 +28,7 @@ def _outline(ax: plt.Axes, mask: np.ndarray, color: str) -> None:
         ax.contour(mask.astype(float), levels=[0.5], colors=[color], linewidths=1.2)
 
 
-def qualitative(panels: list[dict], out: Path, title: str, n_lesions: int) -> None:
+def qualitative(panels: list[dict], outs: list[Path], title: str, n_lesions: int) -> None:
     """One block of rows per dataset: image, truth, ellipse pseudo-mask, then each model's prediction.
 
     ``panels``: per dataset ``{"dataset", "images", "truth", "ellipse", "predictions": {arch: masks},
@@ -58,10 +60,10 @@ def qualitative(panels: list[dict], out: Path, title: str, n_lesions: int) -> No
         ax.set_xticks([])
         ax.set_yticks([])
     fig.suptitle(title, fontsize=10)
-    _save(fig, out)
+    _save(fig, outs)
 
 
-def training_curves(histories: pd.DataFrame, out: Path, title: str) -> None:
+def training_curves(histories: pd.DataFrame, outs: list[Path], title: str) -> None:
     """Validation segmentation loss and Dice per epoch, one panel pair per dataset."""
     datasets = list(dict.fromkeys(histories["dataset"]))
     fig, axes = plt.subplots(2, len(datasets), figsize=(4 * len(datasets), 6), squeeze=False)
@@ -78,10 +80,10 @@ def training_curves(histories: pd.DataFrame, out: Path, title: str) -> None:
     axes[0, 0].set_ylabel("validation BCE")
     axes[1, 0].set_ylabel("validation Dice (vs supervision)")
     fig.suptitle(title, fontsize=10)
-    _save(fig, out)
+    _save(fig, outs)
 
 
-def sweep(summary: pd.DataFrame, parameter: str, label: str, out: Path, title: str) -> None:
+def sweep(summary: pd.DataFrame, parameter: str, label: str, outs: list[Path], title: str) -> None:
     """Dice (mean ± std over seeds) as a function of one parameter, one line per dataset."""
     fig, ax = plt.subplots(figsize=(5, 3.5))
     for dataset, rows in summary.groupby("dataset", sort=False):
@@ -92,10 +94,10 @@ def sweep(summary: pd.DataFrame, parameter: str, label: str, out: Path, title: s
     ax.set_xscale("log" if summary[parameter].max() / max(summary[parameter].min(), 1e-9) > 20 else "linear")
     ax.legend(fontsize=7)
     ax.set_title(title, fontsize=9)
-    _save(fig, out)
+    _save(fig, outs)
 
 
-def cluster_gallery(images: np.ndarray, ellipses: np.ndarray, clusters: pd.DataFrame, lesions: pd.DataFrame, out: Path, title: str, per_cluster: int = 6) -> None:
+def cluster_gallery(images: np.ndarray, ellipses: np.ndarray, clusters: pd.DataFrame, lesions: pd.DataFrame, outs: list[Path], title: str, per_cluster: int = 6) -> None:
     """Figure 3: one row per cluster, training patches of that cluster with their RECIST ellipses."""
     train = clusters.merge(lesions[["lesion_id", "patch_index"]], on="lesion_id")
     train = train[train["split"] == "train"].sort_values("distance")  # the most typical first
@@ -111,10 +113,10 @@ def cluster_gallery(images: np.ndarray, ellipses: np.ndarray, clusters: pd.DataF
                 _outline(ax, ellipses[members[j]], "yellow")
         axes[cluster, 0].set_ylabel(f"{cluster}", fontsize=7, rotation=0, labelpad=8)
     fig.suptitle(title, fontsize=9)
-    _save(fig, out)
+    _save(fig, outs)
 
 
-def pseudolabel_quality(facts: dict[str, pd.DataFrame], out: Path, title: str) -> None:
+def pseudolabel_quality(facts: dict[str, pd.DataFrame], outs: list[Path], title: str) -> None:
     """Dice of the ellipse and GrabCut pseudo-masks against the ground truth, per dataset."""
     datasets = [name for name, table in facts.items() if "dice_ellipse_gt" in table]
     fig, ax = plt.subplots(figsize=(1.8 * max(len(datasets), 1) + 2, 3.5))
@@ -129,4 +131,4 @@ def pseudolabel_quality(facts: dict[str, pd.DataFrame], out: Path, title: str) -
         ax.text(0.5, 0.5, "no dataset with ground truth", ha="center", transform=ax.transAxes)
     ax.set_ylabel("Dice vs ground truth")
     ax.set_title(title, fontsize=9)
-    _save(fig, out)
+    _save(fig, outs)
