@@ -15,6 +15,7 @@ if "datasets" not in config:
 
 
 include: "rules/common.smk"
+include: "rules/fetch.smk"
 include: "rules/data.smk"
 include: "rules/pseudolabels.smk"
 include: "rules/cluster.smk"

@@ -1,13 +1,28 @@
 # Config validation, the experiment matrix and input functions shared by the rules.
 
+import re
+from pathlib import Path
+
+from snakemake.exceptions import WorkflowError
+
 from lesionmtl.config import SCHEMA_PATH, experiment_runs, study_runs
 from lesionmtl.architectures import needs_clusters
+from lesionmtl.datasets.deeplesion import DEFAULT_KEEP_MARGIN
+from lesionmtl.fetching.releases import RECEIPTS, check_source, dataset_release, files_to_fetch, receipt_path
 from lesionmtl.provenance import code_hash
 
 validate(config, str(SCHEMA_PATH))
 
 DATASETS = list(config["datasets"])
 RESULTS = "results"
+REAL_DATASETS = {name: ds for name, ds in config["datasets"].items() if "synthetic" not in ds}
+for _name, _ds in REAL_DATASETS.items():
+    try:
+        check_source(_name, _ds)
+    except ValueError as exc:
+        raise WorkflowError(str(exc)) from None
+# Release files fetched per real dataset (none: raw_dir is read as it is).
+FETCHED = {name: files_to_fetch(ds) for name, ds in REAL_DATASETS.items()}
 
 
 wildcard_constraints:
@@ -30,6 +45,27 @@ def raw_dir(wildcards):
     if "synthetic" in ds:
         return f"{RESULTS}/raw/{wildcards.dataset}"
     return ds["raw_dir"]
+
+
+def ingest_inputs(wildcards):
+    """What ingest waits for: the synthetic folder, the receipts of the fetched release files,
+    or (real data read as it lies) the raw folder itself."""
+    fetched = FETCHED.get(wildcards.dataset)
+    if fetched:
+        return [receipt_path(raw_dir(wildcards), f) for f in fetched]
+    return [raw_dir(wildcards)]
+
+
+def fetch_release(wildcards):
+    return dataset_release(REAL_DATASETS[FETCH_DIRS[wildcards.raw]])
+
+
+def fetch_keep_margin(wildcards):
+    """DeepLesion archives are unpacked around the lesions only: the margin shapes their output."""
+    ds = REAL_DATASETS[FETCH_DIRS[wildcards.raw]]
+    if ds["format"] == "deeplesion" and dataset_release(ds).file(wildcards.file).is_archive:
+        return ds.get("keep_margin", DEFAULT_KEEP_MARGIN)
+    return None
 
 
 def supervision_masks(wildcards):

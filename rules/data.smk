@@ -1,4 +1,5 @@
-# Raw data (synthetic stand-ins in the official formats) -> lesion table + patch arrays.
+# Raw data (synthetic stand-ins in the official formats, or the fetched real releases) ->
+# lesion table + patch arrays.
 
 
 rule synthesize:
@@ -18,7 +19,7 @@ rule synthesize:
 
 rule ingest:
     input:
-        raw=raw_dir,
+        ingest_inputs,
     output:
         lesions=f"{RESULTS}/{{dataset}}/lesions.parquet",
         images=f"{RESULTS}/{{dataset}}/patches/images.npy",
@@ -26,6 +27,7 @@ rule ingest:
         rejected=f"{RESULTS}/{{dataset}}/rejected.parquet",
         summary=f"{RESULTS}/{{dataset}}/ingest.json",
     params:
+        raw_dir=raw_dir,
         fmt=lambda w: dataset_config(w)["format"],
         patch_size=lambda w: dataset_config(w)["patch_size"],
         split_fractions=lambda w: dataset_config(w).get("split_fractions", [0.7, 0.2, 0.1]),

@@ -54,9 +54,9 @@ TABLES = ["table1", "table2", "table6", "table7", "table8", "parameters"] + [f"t
 FIGURES = ["figure2", "figure4", "figure5", "training_curves", "pseudolabel_quality"] + [f"figure3_{ds}" for ds in DATASETS]
 
 
-def snakemake(workdir: Path, *args: str) -> subprocess.CompletedProcess:
+def snakemake(workdir: Path, *args: str, env: dict | None = None) -> subprocess.CompletedProcess:
     cmd = [sys.executable, "-m", "snakemake", "--snakefile", str(REPO / "Snakefile"), "--directory", str(workdir), "--cores", "2", *args]
-    return subprocess.run(cmd, capture_output=True, text=True, timeout=900)
+    return subprocess.run(cmd, capture_output=True, text=True, timeout=900, env=env)
 
 
 def planned_jobs(result: subprocess.CompletedProcess) -> dict[str, int]:

@@ -9,7 +9,7 @@ from lesionmtl.datasets import ingest
 out_dir = Path(snakemake.output.lesions).parent
 ingest(
     snakemake.params.fmt,
-    Path(snakemake.input.raw),
+    Path(snakemake.params.raw_dir),
     out_dir,
     patch_size=snakemake.params.patch_size,
     seed=snakemake.params.split_seed,

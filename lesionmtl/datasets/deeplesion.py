@@ -8,9 +8,10 @@ stored slices at the series' slice interval and windowed by the row's ``DICOM_wi
 from __future__ import annotations
 
 import math
+from collections import defaultdict
 from collections.abc import Callable, Iterator
 from functools import lru_cache
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 
 import cv2
 import numpy as np
@@ -26,6 +27,89 @@ REQUIRED = (
 HU_OFFSET = 32768
 OFFSETS_MM = (-2.0, 0.0, 2.0)
 SPLITS = {"1": "train", "2": "val", "3": "test"}
+DEFAULT_KEEP_MARGIN = 64  # px kept around each lesion box when unpacking: patches up to 128 px
+
+
+def channel_slices(key: int, first: int, last: int, interval_mm: float) -> list[list[tuple[int, float]]]:
+    """For each channel (-2, 0, +2 mm from the key slice): the stored slices and their weights.
+
+    Linear interpolation between the two stored slices around the position, clamped to the
+    series' ``Slice_range``; a position on a stored slice uses that slice alone.
+    """
+    terms = []
+    for offset_mm in OFFSETS_MM:
+        position = min(max(key + offset_mm / interval_mm, first), last)
+        below = math.floor(position)
+        weight = position - below
+        terms.append([(below, 1 - weight), (below + 1, weight)] if weight > 1e-6 else [(below, 1.0)])
+    return terms
+
+
+def slice_path(folder: Path, index: int) -> Path:
+    """A stored slice: ``103.png`` (3 digits, or more past 999) or zero-padded ``0103.png``."""
+    path = folder / f"{index:03d}.png"
+    if not path.is_file() and (padded := folder / f"{index:04d}.png").is_file():
+        return padded
+    return path
+
+
+Box = tuple[float, float, float, float]
+
+
+def needed_slices(csv_path: Path) -> dict[tuple[str, int], list[Box]]:
+    """Every stored slice the reader opens, ``(series, index)``, with the 0-based boxes of the
+    lesions that need it: the key slices and their neighbours for the -2 / 0 / +2 mm channels."""
+    needed: dict[tuple[str, int], list[Box]] = defaultdict(list)
+    for line, row in enumerate(read_table(csv_path, REQUIRED).to_dict("records"), start=2):
+        try:
+            series, key = series_and_key(row)
+            box = tuple(float(v) for v in _numbers(row, "Bounding_boxes", 4) - 1.0)
+            first, last = _numbers(row, "Slice_range", 2).astype(int)
+            interval = _numbers(row, "Spacing_mm_px_", 3)[2]
+            if interval <= 0:
+                raise ValueError("slice interval (third Spacing_mm_px_ value) must be > 0")
+        except ValueError as exc:
+            raise DataError(csv_path, str(exc), row=line) from exc
+        for index in {key} | {i for terms in channel_slices(key, first, last, interval) for i, _ in terms}:
+            needed[(series, index)].append(box)
+    return dict(needed)
+
+
+class SliceKeeper:
+    """What to keep of a DeepLesion ``Images_png_NN.zip``: the slices the patches need and, of
+    each, only the pixels within ``margin`` of a lesion box that uses it (the rest is set to the
+    slice's minimum, so the kept PNGs compress to a fraction of their size; geometry, file names
+    and bit depth stay as published).  ``margin=None`` keeps whole slices.
+
+    A patch of side ``p`` centred on a lesion box lies inside the kept region when ``p <= 2 * margin``.
+    """
+
+    def __init__(self, csv_path: Path, margin: int | None):
+        self.needed = needed_slices(csv_path)
+        self.margin = margin
+
+    def _key(self, path: PurePosixPath) -> tuple[str, int] | None:
+        parts = path.parts
+        if len(parts) < 3 or parts[-3] != "Images_png" or path.suffix != ".png" or not path.stem.isdigit():
+            return None
+        return parts[-2], int(path.stem)
+
+    def select(self, path: PurePosixPath) -> bool:
+        return self._key(path) in self.needed
+
+    def transform(self, path: PurePosixPath, data: bytes) -> bytes:
+        if self.margin is None:
+            return data
+        image = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_UNCHANGED)
+        if image is None or image.dtype != np.uint16 or image.ndim != 2:
+            raise DataError(path, "unreadable or not a 16-bit grey PNG")
+        keep = np.zeros(image.shape, dtype=bool)
+        for x0, y0, x1, y1 in self.needed[self._key(path)]:
+            r0, c0 = (max(int(math.floor(v - self.margin)), 0) for v in (y0, x0))
+            keep[r0:int(math.ceil(y1 + self.margin)) + 1, c0:int(math.ceil(x1 + self.margin)) + 1] = True
+        image[~keep] = image.min()
+        _, encoded = cv2.imencode(".png", image, [cv2.IMWRITE_PNG_COMPRESSION, 6])
+        return encoded.tobytes()
 
 
 def _numbers(row: dict, column: str, count: int) -> np.ndarray:
@@ -71,16 +155,23 @@ def read_deeplesion(
             raise DataError(csv_path, str(exc), row=line) from exc
 
 
+def series_and_key(row: dict) -> tuple[str, int]:
+    """The series folder and key slice of a DL_info row (``File_name`` = ``<series>_<slice>.png``)."""
+    name = row["File_name"].strip()
+    series, _, tail = name.rpartition("_")
+    key = int(row["Key_slice_index"])
+    if not series or not tail.endswith(".png") or not tail[:-4].isdigit() or int(tail[:-4]) != key:
+        raise ValueError(f"File_name {name!r} does not match Key_slice_index {key}")
+    return series, key
+
+
 def _sample(
     raw_dir: Path, row: dict, hw: tuple[int, int], load: Callable[[Path], np.ndarray], seen: dict[str, int],
     masks_dir: str | None,
 ) -> Sample | Rejection:
     """One DL_info row; raises ValueError (turned into a DataError naming the row) on bad data."""
     name = row["File_name"].strip()
-    series, _, tail = name.rpartition("_")
-    key = int(row["Key_slice_index"])
-    if not series or tail != f"{key:03d}.png":
-        raise ValueError(f"File_name {name!r} does not match Key_slice_index {key}")
+    series, key = series_and_key(row)
     j = seen[name] = seen.get(name, -1) + 1
     points = parse_recist(_numbers(row, "Measurement_coordinates", 8)) - 1.0
     box = _numbers(row, "Bounding_boxes", 4) - 1.0
@@ -92,10 +183,10 @@ def _sample(
         raise ValueError("Train_Val_Test must be 1, 2 or 3, Key_slice_index within Slice_range, slice interval > 0")
 
     folder = raw_dir / "Images_png" / series
-    key_image = load(folder / f"{key:03d}.png")
+    key_image = load(slice_path(folder, key))
     check_inside(points, key_image.shape)
     offset = patch_origin(((box[0] + box[2]) / 2, (box[1] + box[3]) / 2), hw)
-    stem, source = name.removesuffix(".png"), f"Images_png/{series}/{key:03d}.png"
+    stem, source = name.removesuffix(".png"), slice_path(folder, key).relative_to(raw_dir).as_posix()
     recist = to_patch(points, offset)
     outside = outside_patch(recist, hw)
     if outside:
@@ -103,17 +194,9 @@ def _sample(
     fill = window[0] + HU_OFFSET
 
     def patch_at(index: int) -> np.ndarray:
-        return crop(load(folder / f"{index:03d}.png"), *offset, hw, fill).astype(np.float32)
+        return crop(load(slice_path(folder, index)), *offset, hw, fill).astype(np.float32)
 
-    channels = []
-    for offset_mm in OFFSETS_MM:
-        position = min(max(key + offset_mm / spacing[2], first), last)
-        below = math.floor(position)
-        weight = position - below
-        channel = patch_at(below)
-        if weight > 1e-6:
-            channel = (1 - weight) * channel + weight * patch_at(below + 1)
-        channels.append(channel)
+    channels = [sum(w * patch_at(i) for i, w in terms) for terms in channel_slices(key, first, last, spacing[2])]
     image = window_to_uint8(np.stack(channels, axis=-1) - HU_OFFSET, *window)
 
     gt = None

@@ -7,6 +7,7 @@ radiological way (patient right on the image left, anterior at the top).
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Iterator
 from pathlib import Path
@@ -34,7 +35,11 @@ def volume_from_slices(slices: np.ndarray) -> np.ndarray:
 
 
 def find_pairs(raw_dir: Path) -> list[tuple[str, Path, Path]]:
-    """(case name, image, label) for every case in the LiTS or MSD layout, by case number."""
+    """(case name, image, label) for every case: the MSD ``dataset.json`` training list where there
+    is one, else the LiTS (``volume-N`` / ``segmentation-N``) or MSD file names, by case number."""
+    listings = find_files(raw_dir, "dataset.json")
+    if listings:
+        return _msd_pairs(listings[0])
     images: dict[int, Path] = {}
     labels: dict[int, Path] = {}
     for path in find_files(raw_dir, "*.nii*"):
@@ -52,6 +57,22 @@ def find_pairs(raw_dir: Path) -> list[tuple[str, Path, Path]]:
     if not images:
         raise DataError(raw_dir, "no LiTS volumes (volume-N.nii or imagesTr/liver_N.nii.gz) found")
     return [(images[n].name.split(".nii")[0], images[n], labels[n]) for n in sorted(images)]
+
+
+def _msd_pairs(listing: Path) -> list[tuple[str, Path, Path]]:
+    """Cases of an MSD task from its ``dataset.json`` (``training``: image / label paths)."""
+    try:
+        training = json.loads(listing.read_text())["training"]
+        pairs = [(listing.parent / case["image"], listing.parent / case["label"]) for case in training]
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        raise DataError(listing, f"unreadable MSD dataset.json, need a 'training' list of image/label paths ({exc})") from exc
+    for i, (image, label) in enumerate(pairs):
+        for path in (image, label):
+            if not path.is_file():
+                raise DataError(listing, f"training[{i}]: file {path.relative_to(listing.parent)} not found")
+    if not pairs:
+        raise DataError(listing, "empty 'training' list")
+    return [(image.name.split(".nii")[0], image, label) for image, label in pairs]
 
 
 def _load(path: Path) -> nib.Nifti1Image:

@@ -64,7 +64,10 @@ def write(out_dir: Path, rng: np.random.Generator, n_cases: int, hw: tuple[int, 
     if msd:
         (out_dir / "imagesTr" / "._liver_0.nii.gz").write_bytes(b"\x00\x05\x16\x07macOS resource fork stub")
         labels = {"0": "background", "1": "liver", "2": "cancer"}
-        (out_dir / "dataset.json").write_text(json.dumps({"name": "Liver", "labels": labels, "numTraining": n_cases}, indent=2))
+        training = [{"image": f"./imagesTr/liver_{n}.nii.gz", "label": f"./labelsTr/liver_{n}.nii.gz"} for n in range(n_cases)]
+        (out_dir / "dataset.json").write_text(json.dumps(
+            {"name": "Liver", "labels": labels, "numTraining": n_cases, "training": training, "test": []}, indent=2
+        ))
 
 
 def _volume(rng: np.random.Generator, hw: tuple[int, int], p: dict) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

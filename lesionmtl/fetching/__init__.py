@@ -1,0 +1,1 @@
+"""Getting the real datasets: their official releases, verified downloads, safe unpacking."""
