@@ -38,7 +38,7 @@ def per_dataset(name):
 
 def report_outputs():
     """The artefacts `rule all` asks for: those whose study is configured."""
-    wanted = [f"{TABLES}/table1.md", f"{TABLES}/table2.md", f"{TABLES}/parameters.md",
+    wanted = [f"{TABLES}/data.md", f"{TABLES}/table1.md", f"{TABLES}/table2.md", f"{TABLES}/parameters.md",
               f"{FIGURES}/figure3_{DATASETS[0]}.png", f"{FIGURES}/figure4.png",
               f"{FIGURES}/training_curves.png", f"{FIGURES}/pseudolabel_quality.png"]
     if any(m in ("a1l", "unetl") for m in STUDIES["main"]["models"]):
@@ -46,6 +46,23 @@ def report_outputs():
     optional = {"supervision": f"{TABLES}/table6.md", "backbone": f"{TABLES}/table7.md",
                 "clusters": f"{FIGURES}/figure2.png", "alpha": f"{FIGURES}/figure5.png"}
     return wanted + [path for study, path in optional.items() if study in STUDIES]
+
+
+rule report_data:
+    input:
+        summaries=per_dataset("ingest.json"),
+        rejected=per_dataset("rejected.parquet"),
+    output:
+        **table("data", "data"),
+    params:
+        code=code_hash("report"),
+        **COMMON,
+    conda:
+        "../envs/lesionmtl.yaml"
+    log:
+        f"{RESULTS}/logs/report/data.log",
+    script:
+        "../workflow_scripts/report.py"
 
 
 rule report_table1:

@@ -50,7 +50,7 @@ TINY = {
     "report": {"figure_lesions": 2},
 }
 DATASETS = list(TINY["datasets"])
-TABLES = ["table1", "table2", "table6", "table7", "table8", "parameters"] + [f"table3-5_{ds}" for ds in DATASETS]
+TABLES = ["data", "table1", "table2", "table6", "table7", "table8", "parameters"] + [f"table3-5_{ds}" for ds in DATASETS]
 FIGURES = ["figure2", "figure4", "figure5", "training_curves", "pseudolabel_quality"] + [f"figure3_{ds}" for ds in DATASETS]
 
 
@@ -117,6 +117,13 @@ def test_every_table_has_its_rows_and_columns(finished_run):
     assert set(zip(table7["dataset"], table7["arch"])) == {("synth_ham", "a1"), ("synth_ham", "unet")}
     table8 = pd.read_csv(tables / "table8.csv")
     assert len(table8) == 2 and ((table8[["train_mean", "test_mean"]] >= 0) & (table8[["train_mean", "test_mean"]] <= 100)).all().all()
+    data = pd.read_csv(tables / "data.csv").set_index("Dataset")
+    for ds in DATASETS:
+        lesions = pd.read_parquet(finished_run / "results" / ds / "lesions.parquet")
+        rejected = pd.read_parquet(finished_run / "results" / ds / "rejected.parquet")
+        assert data.loc[ds, "Lesions"] == len(lesions) and data.loc[ds, "Dropped"] == len(rejected)
+        assert [data.loc[ds, s.capitalize()] for s in ("train", "val", "test")] == [(lesions["split"] == s).sum() for s in ("train", "val", "test")]
+        assert set(rejected["kind"]) <= {"larger than the patch", "below min_area", "empty after resizing"}
     parameters = pd.read_csv(tables / "parameters.csv")
     resnet101 = parameters[parameters["Encoder"] == "resnet101"].set_index("Model")["Parameters"]
     assert resnet101["A1"] == 45_669_713 and resnet101["ACoseg"] == 64_554_577

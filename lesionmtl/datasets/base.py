@@ -14,7 +14,7 @@ from ..patches import resize_image, resize_mask
 from ..recist import check_inside, recist_from_mask
 
 __all__ = [
-    "DataError", "Sample", "Rejection", "Reader", "SPLITS",
+    "DataError", "Sample", "Rejection", "TOO_LARGE", "TOO_SMALL", "VANISHED", "Reader", "SPLITS",
     "recist_bbox", "patch_hw", "read_table", "find_files", "outside_patch", "sample_from_mask",
 ]
 
@@ -55,11 +55,18 @@ class Sample:
 
 @dataclass(frozen=True)
 class Rejection:
-    """A lesion (or file) the reader skipped on purpose, and why."""
+    """A lesion (or file) the reader skipped on purpose, and why (``kind``: one of the short
+    labels below, for counting; ``reason``: the particulars)."""
 
     item: str
     source: str
+    kind: str
     reason: str
+
+
+TOO_LARGE = "larger than the patch"  # RECIST endpoints fall outside the patch
+TOO_SMALL = "below min_area"  # tumour component smaller than the reader's min_area
+VANISHED = "empty after resizing"  # no mask pixel left at the patch size
 
 
 class Reader(Protocol):
@@ -140,14 +147,14 @@ def sample_from_mask(
     """
     gt = resize_mask(mask, size_hw)
     if not gt.any():
-        return Rejection(lesion_id, source, f"mask empty after resizing {mask.shape[:2]} -> {tuple(size_hw)}")
+        return Rejection(lesion_id, source, VANISHED, f"mask empty after resizing {mask.shape[:2]} -> {tuple(size_hw)}")
     patch = resize_image(image, size_hw)
     if patch.ndim == 2:
         patch = np.repeat(patch[:, :, None], 3, axis=2)
     recist = recist_from_mask(gt, recist_method)
     outside = outside_patch(recist, size_hw)
     if outside:
-        return Rejection(lesion_id, source, outside)
+        return Rejection(lesion_id, source, TOO_LARGE, outside)
     scale = (size_hw[1] / mask.shape[1], size_hw[0] / mask.shape[0])
     return Sample(
         lesion_id=lesion_id, source=source, image=patch, gt=gt, recist=recist, recist_source=recist_method,

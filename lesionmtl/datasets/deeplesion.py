@@ -18,7 +18,7 @@ import numpy as np
 
 from ..patches import crop, patch_origin, to_patch, window_to_uint8
 from ..recist import check_inside, parse_recist
-from .base import DataError, Rejection, Sample, outside_patch, patch_hw, read_table
+from .base import TOO_LARGE, DataError, Rejection, Sample, outside_patch, patch_hw, read_table
 
 REQUIRED = (
     "File_name", "Patient_index", "Key_slice_index", "Measurement_coordinates", "Bounding_boxes",
@@ -190,7 +190,7 @@ def _sample(
     recist = to_patch(points, offset)
     outside = outside_patch(recist, hw)
     if outside:
-        return Rejection(f"{stem}_{j}", source, outside)
+        return Rejection(f"{stem}_{j}", source, TOO_LARGE, outside)
     fill = window[0] + HU_OFFSET
 
     def patch_at(index: int) -> np.ndarray:

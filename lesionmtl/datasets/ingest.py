@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from collections import Counter
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -88,10 +89,11 @@ def ingest(
     # stack says "no ground truth" (real DeepLesion), and scoring then needs GrabCut masks.
     gt_masks = np.stack([s.gt for s in samples]) if all(with_gt) else np.zeros((0, *images.shape[1:3]))
     save_npy(out_dir / "patches" / "gt_masks.npy", gt_masks.astype(bool))
-    save_parquet(out_dir / "rejected.parquet", pd.DataFrame([vars(r) for r in rejected], columns=["item", "source", "reason"]))
+    save_parquet(out_dir / "rejected.parquet", pd.DataFrame([vars(r) for r in rejected], columns=["item", "source", "kind", "reason"]))
     save_json(out_dir / "ingest.json", {
         "format": fmt, "raw_dir": str(raw_dir), "patch_size": list(patch_hw(patch_size)), "n_lesions": len(samples),
         "n_groups": int(table["group_id"].nunique()), "n_rejected": len(rejected),
+        "rejected_by_kind": dict(Counter(r.kind for r in rejected)),
         "per_split": {k: int((table["split"] == k).sum()) for k in SPLITS},
         "has_ground_truth": all(with_gt), "split_seed": seed, "split_fractions": list(split_fractions),
         "reader_options": reader_options, "seconds": round(time.perf_counter() - started, 2),

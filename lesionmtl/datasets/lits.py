@@ -17,7 +17,7 @@ import numpy as np
 from scipy import ndimage
 
 from ..patches import crop, padded_square, window_to_uint8
-from .base import DataError, Rejection, Sample, find_files, patch_hw, sample_from_mask
+from .base import TOO_SMALL, DataError, Rejection, Sample, find_files, patch_hw, sample_from_mask
 
 TUMOUR = 2
 _IN_PLANE = np.zeros((3, 3, 3), dtype=bool)
@@ -114,7 +114,7 @@ def read_lits(
             mask = components[k] == index
             area = int(np.count_nonzero(mask[rows, cols]))
             if area < min_area:
-                yield Rejection(lesion_id, source, f"tumour component of {area} px < min_area {min_area}")
+                yield Rejection(lesion_id, source, TOO_SMALL, f"tumour component of {area} px < min_area {min_area}")
                 continue
             x0, y0, side = padded_square((cols.start, rows.start, cols.stop - 1, rows.stop - 1), pad)
             gray = window_to_uint8(crop(hu[k], x0, y0, (side, side), fill=window[0]), *window)

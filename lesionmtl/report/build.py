@@ -13,6 +13,7 @@ import numpy as np
 import pandas as pd
 
 from lesionmtl.report import ablations, figures
+from lesionmtl.report.data_summary import data_summary
 from lesionmtl.report.runs import collect_runs, load_metrics, parse_run_dir
 from lesionmtl.report.tables import over_seeds, per_run_means, write_table1
 
@@ -23,6 +24,10 @@ def _table_outputs(outputs, stem: str = "") -> dict:
 
 def _figure_outputs(outputs) -> list[Path]:
     return [Path(outputs["png"]), Path(outputs["pdf"])]
+
+
+def data(inputs, outputs, params) -> None:
+    data_summary(params["datasets"], inputs["summaries"], inputs["rejected"], _table_outputs(outputs), params["data_label"])
 
 
 def table1(inputs, outputs, params) -> None:
@@ -119,7 +124,7 @@ def pseudolabel_quality(inputs, outputs, params) -> None:
 ARTEFACTS = {
     name: globals()[name]
     for name in (
-        "table1", "table2", "supervision", "table7", "table8", "parameters",
+        "data", "table1", "table2", "supervision", "table7", "table8", "parameters",
         "figure2", "figure3", "figure4", "figure5", "training_curves", "pseudolabel_quality",
     )
 }
