@@ -9,6 +9,7 @@ import shlex
 import shutil
 import subprocess
 import sys
+import zipfile
 from pathlib import Path
 
 import pytest
@@ -27,8 +28,9 @@ GPU_RULES = {"train", "evaluate"}
 # The real run: every SLURM job costs two Snakemake start-ups (sbatch -> snakemake --executor
 # slurm-jobstep -> srun -> snakemake), so it runs as few jobs as still include a CPU and a GPU
 # rule: one small HAM10000-format data set, written by the test and read from `raw_dir` as real
-# data would be; as target the model of A1 trained on the reference masks ("full"), one epoch.
-# That is `ingest` (CPU) and `train` (GPU); `evaluate` is checked by the dry runs and by the
+# data would be, its images still in the release's zip; as target the model of A1 trained on the
+# reference masks ("full"), one epoch. That is `fetch` (unpacking the zip: a local rule, never
+# submitted), `ingest` (CPU) and `train` (GPU); `evaluate` is checked by the dry runs and by the
 # plugin's own sbatch command builder. mem_mb / runtime of training are distinctive, to see that
 # they come from the config.
 HAM = TINY["datasets"]["synth_ham"]
@@ -164,7 +166,7 @@ def test_dry_run_of_the_paper_config_with_the_slurm_profile(tmp_path):
     result = snakemake(tmp_path, "-n", "--workflow-profile", str(PROFILE), "--configfile", str(PAPER_CONFIG))
     assert result.returncode == 0, result.stderr[-3000:]
     jobs = dry_run_resources(result.stdout + result.stderr)
-    assert jobs["train"] and jobs["evaluate"]
+    assert jobs["train"] and jobs["evaluate"] and len(jobs["fetch"]) == 63
     check_planned_resources(jobs)
     training = paper["training"]
     for res in jobs["train"]:
@@ -181,6 +183,11 @@ def slurm_run(tmp_path_factory):
     workdir, state, fake_bin, profile = tmp / "work", tmp / "state", tmp / "bin", tmp / "profile"
     workdir.mkdir()
     write_synthetic(HAM["format"], str(tmp / "HAM10000"), **HAM["synthetic"])
+    images = sorted((tmp / "HAM10000").glob("ISIC_*.jpg"))
+    with zipfile.ZipFile(tmp / "HAM10000" / "HAM10000_images_part_1.zip", "w") as z:
+        for image in images:
+            z.write(image, image.name)
+            image.unlink()
     ham = {**{k: v for k, v in HAM.items() if k != "synthetic"}, "raw_dir": str(tmp / "HAM10000")}
     config = {**TINY, "datasets": {"ham": ham}, "training": SMALL_TRAINING}
     (workdir / "config.yaml").write_text(yaml.safe_dump(config))
@@ -246,6 +253,8 @@ def test_real_run_through_the_profile_produces_the_target(slurm_run):
     # every job went through sbatch (none ran on the "login node"), and sacct polled them
     assert set(submissions(calls)) == CPU_RULES | {"train"}
     assert any(c["prog"] == "sacct" for c in calls), "job status was never polled with sacct"
+    # the release zip was unpacked by the local rule `fetch`, on the "login node"
+    assert json.loads((workdir.parent / "HAM10000" / ".fetched" / "HAM10000_images_part_1.zip.json").read_text())["files_unpacked"] > 0
 
 
 @pytest.mark.slow
