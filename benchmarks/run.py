@@ -54,7 +54,7 @@ def _run_one(name: str, args: argparse.Namespace, workdir: Path) -> dict:
 
 def unit(figure: str) -> str:
     for suffix, label in (("images_per_s", "images/s"), ("pairs_per_s", "pairs/s"), ("patches_per_s", "patches/s"),
-                          ("lesions_per_s", "lesions/s"), ("_mib", "MiB"), ("_s", "s")):
+                          ("lesions_per_s", "lesions/s"), ("slices_per_s", "slices/s"), ("_mib", "MiB"), ("_s", "s")):
         if figure.endswith(suffix):
             return label
     if figure.startswith(("speedup", "pixel_ratio")) or "speedup" in figure:
