@@ -68,6 +68,8 @@ def test_snakemake_downloads_verifies_unpacks_and_ingests_every_dataset(fetched)
         ours = pd.read_parquet(work / "results" / fmt / "lesions.parquet")
         theirs = ingest(fmt, synthetic(fmt, root), root / "direct" / fmt, patch_size=PATCH, seed=0)
         assert len(ours) == len(theirs) > 0
+        assert (ours.groupby("group_id")["split"].nunique() == 1).all(), f"{fmt}: a group in two splits"
+        assert ours[["r_x11", "r_y11", "r_x12", "r_y12"]].equals(theirs[["r_x11", "r_y11", "r_x12", "r_y12"]])
         np.testing.assert_array_equal(
             np.load(work / "results" / fmt / "patches" / "images.npy"), np.load(root / "direct" / fmt / "patches" / "images.npy")
         )

@@ -310,3 +310,26 @@ def test_dataverse_files_are_resolved_through_the_api_and_verified(mirror, tmp_p
     assert ours.drop(columns="source").equals(theirs.drop(columns="source"))
     by_lesion = ours.groupby("group_id")["split"].nunique()
     assert (by_lesion == 1).all()
+
+
+def test_release_archive_with_a_malicious_entry_is_refused_whole(mirror, tmp_path, monkeypatch):
+    """A verified archive (its checksum listed) that tries to write outside raw_dir: nothing of it
+    is unpacked, and the job fails naming the entry."""
+    root, www, server, sources = mirror
+    monkeypatch.setenv("LESIONMTL_SOURCES", str(sources))
+    evil_www = tmp_path / "www"
+    evil_www.mkdir()
+    shutil.copy(www / "DL_info.csv", evil_www)
+    shutil.copy(www / "Images_png_01.zip", evil_www / "Images_png_01.zip")
+    with zipfile.ZipFile(evil_www / "Images_png_01.zip", "a") as z:
+        z.writestr("Images_png/../../../escaped.png", b"evil")
+    (evil_www / "MD5_checksums.txt").write_text(f"{md5(evil_www / 'Images_png_01.zip')}  Images_png_01.zip\n")
+    raw = tmp_path / "raw" / "DeepLesion"
+    with serving(evil_www) as evil:
+        ds = _config("deeplesion", raw, source="download", mirror=evil.url)
+        fetch(ds, "MD5_checksums.txt")
+        fetch(ds, "DL_info.csv")
+        with pytest.raises(UnsafeArchive, match=r"Images_png_01\.zip: unsafe entry 'Images_png/\.\./\.\./\.\./escaped\.png'"):
+            fetch(ds, "Images_png_01.zip")
+    assert not (raw / "Images_png").exists() and not list(raw.glob(".extracting-*"))
+    assert not list(tmp_path.rglob("escaped.png"))
