@@ -139,6 +139,8 @@ class ReleaseServer(ThreadingHTTPServer):
         self.www, self.listing = www, listing or []
         self.requests: list[tuple[str, str | None]] = []
         self.cut_once: dict[str, int] = {}  # path -> bytes sent before the connection drops
+        self.status_once: dict[str, int] = {}  # path -> error status answered once (e.g. 503)
+        self.ignore_range = False  # answer Range requests with the whole file (200), as some servers do
 
     @property
     def url(self) -> str:
@@ -176,9 +178,11 @@ class _Handler(BaseHTTPRequestHandler):
             file = self.server.www / unquote(url.path.lstrip("/"))
         if file is None or not file.is_file():
             return self.send_error(404, "Not Found")
+        if url.path in self.server.status_once:
+            return self.send_error(self.server.status_once.pop(url.path))
         data = file.read_bytes()
         start = 0
-        if m := re.fullmatch(r"bytes=(\d+)-", self.headers.get("Range") or ""):
+        if not self.server.ignore_range and (m := re.fullmatch(r"bytes=(\d+)-", self.headers.get("Range") or "")):
             start = int(m.group(1))
             if start >= len(data):
                 self.send_response(416)

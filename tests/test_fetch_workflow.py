@@ -52,12 +52,15 @@ def fetched(tmp_path_factory):
         first = snakemake(work, *targets, env=env)
         again = snakemake(work, *targets, "-n", env=env)
         requests = list(server.requests)
-    return root, work, first, again, requests
+        # what a script edit does to a finished fetch: Snakemake runs it again
+        forced = snakemake(work, "data/HAM10000/.fetched/HAM10000_images_part_1.zip.json", "--force", env=env)
+        forced_requests = server.requests[len(requests):]
+    return root, work, first, again, requests, forced, forced_requests
 
 
 @pytest.mark.slow
 def test_snakemake_downloads_verifies_unpacks_and_ingests_every_dataset(fetched):
-    root, work, first, again, requests = fetched
+    root, work, first, again, requests, *_ = fetched
     assert first.returncode == 0, first.stderr[-5000:]
     for fmt, raw in FORMATS.items():
         receipts = sorted((work / raw / ".fetched").glob("*.json"))
@@ -79,6 +82,8 @@ def test_snakemake_downloads_verifies_unpacks_and_ingests_every_dataset(fetched)
 
 @pytest.mark.slow
 def test_second_run_has_nothing_to_fetch(fetched):
-    *_, again, _ = fetched
+    _, _, _, again, _, forced, forced_requests = fetched
     assert again.returncode == 0, again.stderr[-3000:]
     assert "Nothing to be done" in again.stdout + again.stderr
+    assert forced.returncode == 0, forced.stderr[-3000:]
+    assert forced_requests == [], "a rerun of a finished fetch downloaded again"

@@ -17,7 +17,7 @@ from lesionmtl.datasets import DataError, ingest
 from lesionmtl.datasets.deeplesion import needed_slices
 from lesionmtl.fetching.archives import UnsafeArchive, extract
 from lesionmtl.fetching.download import Checksum, ChecksumMismatch, DownloadError, download
-from lesionmtl.fetching.fetch import fetch
+from lesionmtl.fetching.fetch import _static_checksum, fetch
 from lesionmtl.fetching.releases import check_source, files_to_fetch, release
 
 from .release_fixtures import (
@@ -91,6 +91,32 @@ def test_complete_part_file_is_finished_without_refetching(blob, tmp_path):
     assert md5(tmp_path / "blob.bin") == digest
 
 
+def test_server_ignoring_the_range_gets_the_file_fetched_whole(blob, tmp_path):
+    www, digest = blob
+    (tmp_path / "blob.bin.part").write_bytes((www / "blob.bin").read_bytes()[:500_000])
+    with serving(www) as server:
+        server.ignore_range = True
+        download(f"{server.url}/blob.bin", tmp_path / "blob.bin", checksum=Checksum("md5", digest))
+    assert server.requests == [("/blob.bin", "bytes=500000-")] and md5(tmp_path / "blob.bin") == digest
+
+
+def test_part_file_longer_than_the_file_is_dropped_not_trusted(blob, tmp_path):
+    www, _ = blob
+    (tmp_path / "blob.bin.part").write_bytes((www / "blob.bin").read_bytes() + b"tail")
+    with serving(www) as server:
+        download(f"{server.url}/blob.bin", tmp_path / "blob.bin")  # no checksum: only the 416 size check protects
+    assert server.requests == [("/blob.bin", "bytes=3000004-"), ("/blob.bin", None)]
+    assert (tmp_path / "blob.bin").read_bytes() == (www / "blob.bin").read_bytes()
+
+
+def test_transient_server_error_is_retried(blob, tmp_path):
+    www, digest = blob
+    with serving(www) as server:
+        server.status_once["/blob.bin"] = 503
+        download(f"{server.url}/blob.bin", tmp_path / "blob.bin", checksum=Checksum("md5", digest), retries=1)
+    assert len(server.requests) == 2 and md5(tmp_path / "blob.bin") == digest
+
+
 def test_checksum_mismatch_deletes_the_file_and_names_both_digests(blob, tmp_path):
     www, digest = blob
     wrong = "0" * 32
@@ -139,6 +165,18 @@ def test_zip_entries_outside_the_target_are_refused_before_writing(tmp_path, ent
         extract(archive, target)
     assert not any(p.is_file() for p in (tmp_path / "out").rglob("*"))
     assert sorted(p.name for p in tmp_path.iterdir()) == ["bad.zip", "out"]
+
+
+def test_tar_root_entries_are_fine_and_name_clashes_name_the_archive(tmp_path):
+    stage = tmp_path / "stage"
+    (stage / "Task").mkdir(parents=True)
+    (stage / "Task" / "ok.txt").write_text("ok")
+    with tarfile.open(tmp_path / "dot.tar", "w") as tar:
+        tar.add(stage, arcname=".")  # entries ".", "./Task", "./Task/ok.txt", as `tar -cf x.tar .` writes
+    assert [p.as_posix() for p in extract(tmp_path / "dot.tar", tmp_path / "out")] == ["Task/ok.txt"]
+    clash = _zip(tmp_path / "clash.zip", {"a": b"file", "a/b": b"file below a file"})
+    with pytest.raises(DataError, match=r"clash\.zip: cannot unpack entry 'a/b'"):
+        extract(clash, tmp_path / "out2")
 
 
 def test_zip_symlink_entry_is_refused(tmp_path):
@@ -224,7 +262,7 @@ def test_user_copies_in_raw_dir_are_unpacked_and_kept(tmp_path):
     ds = _config("lits", raw, release="codalab")
     assert files_to_fetch(ds) == ["Training_Batch1.zip"]
     receipt = fetch(ds, "Training_Batch1.zip")
-    assert receipt["files_unpacked"] == 2 and receipt["url"] is None and "archive_deleted" not in receipt
+    assert receipt["files_unpacked"] == 2 and receipt["url"] is None and not receipt["archive_deleted"]
     assert (raw / "Training_Batch1.zip").exists() and (raw / "Training Batch 1" / "volume-0.nii").read_bytes() == b"v"
 
 
@@ -264,10 +302,39 @@ def test_tampered_archive_fails_its_listed_checksum(mirror, tmp_path, monkeypatc
     shutil.copy(www / "DL_info.csv", raw)
     (raw / "Images_png_02.zip").write_bytes(b"PK\x05\x06" + b"\x00" * 18)  # an empty zip, not the listed one
     ds = _config("deeplesion", raw, source="download", mirror=server.url)
-    with pytest.raises(ChecksumMismatch, match=f"expected {md5(www / 'Images_png_02.zip')}"):
+    with pytest.raises(ChecksumMismatch, match=f"expected {md5(www / 'Images_png_02.zip')}.*replace it with a good copy"):
         fetch(ds, "Images_png_02.zip")
-    assert not (raw / "Images_png_02.zip").exists()
-    assert fetch(ds, "Images_png_02.zip")["checksum"]["digest"] == md5(www / "Images_png_02.zip")  # rerun: fresh copy
+    assert (raw / "Images_png_02.zip").exists(), "a copy the user put there was deleted"
+    (raw / "Images_png_02.zip").unlink()
+    receipt = fetch(ds, "Images_png_02.zip")  # now downloaded, verified, unpacked and deleted
+    assert receipt["checksum"]["digest"] == md5(www / "Images_png_02.zip") and receipt["archive_deleted"]
+
+
+@pytest.mark.parametrize("line", [
+    "{digest}  Images_png_05.zip", "{digest} *Images_png_05.zip", "MD5 (Images_png_05.zip) = {digest}",
+    "Images_png_05.zip,{digest}", "Images_png_05.zip\t{digest}", "/data/DeepLesion/Images_png_05.zip {digest}",
+])
+def test_checksum_list_formats(tmp_path, line):
+    digest = "0123456789abcdef0123456789abcdef"
+    (tmp_path / "MD5_checksums.txt").write_text(f"{'f' * 32}  Images_png_05.zip.bak\n" + line.format(digest=digest) + "\n")
+    assert _static_checksum(release("deeplesion"), tmp_path, "Images_png_05.zip") == Checksum("md5", digest)
+    assert _static_checksum(release("deeplesion"), tmp_path, "Images_png_50.zip") is None
+
+
+def test_a_rerun_takes_what_is_in_place_and_refetches_what_is_not(mirror, tmp_path, monkeypatch):
+    """Snakemake reruns a fetch when its script changes: nothing is downloaded again unless a file
+    it had unpacked is gone."""
+    root, www, server, sources = mirror
+    monkeypatch.setenv("LESIONMTL_SOURCES", str(sources))
+    raw = tmp_path / "HAM"
+    ds = _config("ham", raw, source="download", mirror=server.url)
+    first = fetch(ds, "HAM10000_images_part_1.zip")
+    before = len(server.requests)
+    again = fetch(ds, "HAM10000_images_part_1.zip")
+    assert again["reused"] and len(server.requests) == before
+    assert {k: v for k, v in again.items() if k != "reused"} == first
+    next(raw.glob("ISIC_*.jpg")).unlink()
+    assert "reused" not in fetch(ds, "HAM10000_images_part_1.zip") and len(server.requests) > before
 
 
 def test_msd_tar_unpacks_labelled_training_cases_and_reads_like_lits(mirror, tmp_path, monkeypatch):

@@ -4,7 +4,8 @@ Nothing is ever written outside the target folder: an entry with an absolute pat
 component or a drive letter, and any link or device entry, makes the whole extraction fail with
 the archive and entry named.  macOS debris (``__MACOSX/`` trees, ``._*`` resource-fork stubs) is
 skipped.  Files are extracted into a staging folder inside the target and moved into place only
-when the whole archive has been read, so a failure or a kill leaves no half-extracted tree.
+when the whole archive has been read and checked, so a bad archive leaves nothing behind; a kill
+during the final moves leaves some complete files in place, which extracting again overwrites.
 """
 
 from __future__ import annotations
@@ -37,7 +38,7 @@ def is_debris(path: PurePosixPath) -> bool:
 def entry_path(archive: Path, name: str) -> PurePosixPath:
     """The relative path an entry may be written to; raise :class:`UnsafeArchive` otherwise."""
     path = PurePosixPath(name)
-    if not name or path.is_absolute() or "\\" in name or ".." in path.parts or ":" in path.parts[0]:
+    if path.is_absolute() or "\\" in name or ".." in path.parts or ":" in "".join(path.parts[:1]):
         raise UnsafeArchive(archive, f"unsafe entry {name!r}: absolute path, '..' or drive letter")
     return path
 
@@ -56,7 +57,10 @@ def extract(
         written = []
         for path, data in _entries(archive):
             if select is None or select(path):
-                _write(staging / path, path, data, transform)
+                try:
+                    _write(staging / path, path, data, transform)
+                except OSError as exc:  # e.g. a file and a folder of the same name
+                    raise DataError(archive, f"cannot unpack entry {path.as_posix()!r}: {exc.strerror or exc}") from exc
                 written.append(path)
         for path in written:
             destination = target / path
@@ -105,7 +109,7 @@ def _zip_entries(archive: Path) -> Iterator[tuple[PurePosixPath, IO[bytes]]]:
                 raise UnsafeArchive(archive, f"entry {info.filename!r} is a link or special file")
         for info in infos:
             path = PurePosixPath(info.filename)
-            if not info.is_dir() and not is_debris(path):
+            if not info.is_dir() and path.parts and not is_debris(path):
                 with z.open(info) as data:
                     yield path, data
 
@@ -115,7 +119,7 @@ def _tar_entries(archive: Path) -> Iterator[tuple[PurePosixPath, IO[bytes]]]:
     with tarfile.open(archive, "r|*") as tar:
         for member in tar:
             path = entry_path(archive, member.name)
-            if is_debris(path) or member.isdir():
+            if member.isdir() or not path.parts or is_debris(path):  # "." / "./": the archive's root
                 continue
             if not member.isfile():
                 raise UnsafeArchive(archive, f"entry {member.name!r} is a link or special file")

@@ -31,11 +31,10 @@ class DownloadError(RuntimeError):
 
 
 class ChecksumMismatch(DownloadError):
-    def __init__(self, path: Path, checksum: Checksum, actual: str):
-        super().__init__(
-            f"{path.name}: {checksum.algorithm} checksum mismatch: expected {checksum.digest}, got {actual}; "
-            "the file was deleted, run again to download it afresh"
-        )
+    def __init__(self, path: Path, checksum: Checksum, actual: str, deleted: bool):
+        then = ("the download was deleted, run again to fetch it afresh" if deleted
+                else "replace it with a good copy (or delete it to have it downloaded)")
+        super().__init__(f"{path}: {checksum.algorithm} checksum mismatch: expected {checksum.digest}, got {actual}; {then}")
         self.expected, self.actual = checksum.digest, actual
 
 
@@ -60,15 +59,24 @@ def file_digest(path: Path, algorithm: str) -> str:
     return digest.hexdigest()
 
 
-def verify(path: Path, checksum: Checksum | None) -> str | None:
-    """Digest of ``path`` if a checksum is known; on a mismatch delete the file and raise."""
+def verify(path: Path, checksum: Checksum | None, *, delete: bool = False) -> str | None:
+    """Digest of ``path`` if a checksum is known; raise on a mismatch, deleting the file if
+    ``delete`` (what this module downloaded; never a copy the user supplied)."""
     if checksum is None:
         return None
     actual = file_digest(path, checksum.algorithm)
     if actual != checksum.digest:
-        path.unlink(missing_ok=True)
-        raise ChecksumMismatch(path, checksum, actual)
+        if delete:
+            path.unlink(missing_ok=True)
+        raise ChecksumMismatch(path, checksum, actual, deleted=delete)
     return actual
+
+
+class _Retryable(DownloadError):
+    """A transient server answer (429, 5xx): worth another try."""
+
+
+RETRYABLE = (requests.ConnectionError, requests.exceptions.ChunkedEncodingError, requests.Timeout, _Retryable)
 
 
 def download(
@@ -81,13 +89,11 @@ def download(
 ) -> Path:
     """Fetch ``url`` to ``dest`` (resuming a ``.part`` file), verify it and rename it into place.
 
-    An existing ``dest`` is verified and kept.  A dropped connection is retried ``retries`` times,
+    A dropped connection or a transient server error (429, 5xx) is retried ``retries`` times,
     each time from where the part file ends; after that the part file stays for the next call.
+    A download that fails its checksum is deleted.
     """
     dest = Path(dest)
-    if dest.exists():
-        verify(dest, checksum)
-        return dest
     dest.parent.mkdir(parents=True, exist_ok=True)
     part = dest.with_name(dest.name + ".part")
     session = session or requests.Session()
@@ -95,14 +101,14 @@ def download(
         try:
             _transfer(session, url, part)
             break
-        except (requests.ConnectionError, requests.exceptions.ChunkedEncodingError, requests.Timeout) as exc:
+        except RETRYABLE as exc:
             if attempt == retries:
                 raise DownloadError(
                     f"{url}: transfer interrupted after {_size(part)} bytes ({exc}); run again to resume"
                 ) from exc
             log.warning("%s: interrupted at %d bytes (%s); resuming", url, _size(part), exc)
             time.sleep(min(2**attempt, 30))
-    verify(part, checksum)
+    verify(part, checksum, delete=True)
     os.replace(part, dest)
     return dest
 
@@ -112,16 +118,28 @@ def _size(path: Path) -> int:
 
 
 def _transfer(session: requests.Session, url: str, part: Path) -> None:
-    """Append the rest of ``url`` to ``part``; raise DownloadError on an HTTP error status."""
+    """Append the rest of ``url`` to ``part``; raise DownloadError on an HTTP error status.
+
+    Resuming is trusted only when the server confirms the offset (206 with a matching
+    Content-Range, or 416 saying the file has exactly the part's size); otherwise the part is
+    dropped and the file fetched whole.  ``identity`` encoding keeps byte offsets meaningful.
+    """
     offset = _size(part)
-    headers = {"Range": f"bytes={offset}-"} if offset else {}
+    headers = {"Accept-Encoding": "identity", **({"Range": f"bytes={offset}-"} if offset else {})}
     with session.get(url, headers=headers, stream=True, timeout=TIMEOUT_S) as response:
-        if response.status_code == 416 and offset:
-            return  # nothing left to send: the part is already whole (the checksum decides)
-        if response.status_code not in (200, 206):
-            raise DownloadError(f"{url}: HTTP {response.status_code} {response.reason}")
-        if response.status_code == 200 or not response.headers.get("Content-Range", "").startswith(f"bytes {offset}-"):
-            offset = 0  # the server ignored the range: start again
+        status, content_range = response.status_code, response.headers.get("Content-Range", "")
+        if offset and status == 416 and content_range == f"bytes */{offset}":
+            return  # the part is already whole (the checksum, where known, still decides)
+        if offset and (status == 416 or (status == 206 and not content_range.startswith(f"bytes {offset}-"))):
+            log.warning("%s: server did not confirm resuming at byte %d (%s %s); fetching it whole", url, offset, status, content_range)
+            part.unlink()
+            return _transfer(session, url, part)
+        if status in (429, 500, 502, 503, 504):
+            raise _Retryable(f"{url}: HTTP {status} {response.reason}")
+        if status not in (200, 206):
+            raise DownloadError(f"{url}: HTTP {status} {response.reason}")
+        if status == 200:
+            offset = 0  # the server sent the whole file
         remaining = int(response.headers.get("Content-Length", 0)) or None
         total = offset + remaining if remaining else None
         with open(part, "ab" if offset else "wb") as out, _progress(part.name.removesuffix(".part"), total, offset) as bar:

@@ -8,6 +8,7 @@ that the workflow keeps as the step's output.
 
 from __future__ import annotations
 
+import json
 import logging
 import re
 import time
@@ -17,9 +18,10 @@ from urllib.parse import quote
 import requests
 
 from .archives import extract
-from .download import Checksum, DownloadError, download, verify
 from ..datasets.deeplesion import DEFAULT_KEEP_MARGIN, SliceKeeper
-from .releases import Release, dataset_release
+from ..io import save_json
+from .download import Checksum, DownloadError, download, file_digest, verify
+from .releases import RECEIPTS, Release, dataset_release
 
 log = logging.getLogger(__name__)
 
@@ -28,12 +30,23 @@ DATAVERSE_EXTENSIONS = {"text/csv": ".csv", "text/tab-separated-values": ".tsv"}
 
 
 def fetch(ds: dict, name: str, *, session: requests.Session | None = None) -> dict:
-    """Bring release file ``name`` of dataset config ``ds`` into ``ds["raw_dir"]``; return its receipt."""
+    """Bring release file ``name`` of dataset config ``ds`` into ``ds["raw_dir"]``; return its receipt.
+
+    A record of every completed fetch is kept in ``<raw_dir>/.fetched/done/`` (not a workflow
+    output): when Snakemake reruns the step (a script edited, a prerequisite rewritten), the files
+    already in place are taken as they are instead of downloading hundreds of gigabytes again.
+    """
     started = time.perf_counter()
     rel, raw = dataset_release(ds), Path(ds["raw_dir"])
-    downloading = ds.get("source") == "download"
+    done = raw / RECEIPTS / "done" / f"{name}.json"
+    inputs = _unpack_inputs(rel, ds, raw, name)
+    previous = _reusable(done, raw, inputs)
+    if previous is not None:
+        log.info("%s: already fetched and in place (%s); nothing to do", name, done)
+        return {**previous, "reused": True}
+
     url = None
-    if downloading:
+    if ds.get("source") == "download":
         url, checksum, local = _locate(rel, ds, name, raw, session or requests.Session())
     else:  # the user's own copy: no network at all
         checksum, local = _static_checksum(rel, raw, name), raw / name
@@ -47,19 +60,44 @@ def fetch(ds: dict, name: str, *, session: requests.Session | None = None) -> di
         log.info("%s: downloading %s", name, url)
         download(url, local, checksum=checksum, session=session)
     receipt = {
-        "file": name, "saved_as": local.name, "url": url, "bytes": local.stat().st_size,
+        "file": name, "saved_as": local.name, "url": url, "bytes": local.stat().st_size, "verified": checksum is not None,
         "checksum": None if checksum is None else {"algorithm": checksum.algorithm, "digest": checksum.digest},
+        "unpack_inputs": inputs,
     }
+    unpacked = []
     if rel.file(name).is_archive:
-        receipt.update(_unpack(rel, ds, local, raw))
-        if downloading:
-            local.unlink()
-            receipt["archive_deleted"] = True
+        unpacked = _unpack(rel, ds, local, raw)
+        receipt.update(files_unpacked=len(unpacked), bytes_unpacked=sum((raw / p).stat().st_size for p in unpacked),
+                       archive_deleted=url is not None)  # only what this call downloaded, never the user's copy
     receipt["seconds"] = round(time.perf_counter() - started, 2)
+    save_json(done, {**receipt, "unpacked": [p.as_posix() for p in unpacked]})
+    if receipt.get("archive_deleted"):
+        local.unlink()
     return receipt
 
 
-def _unpack(rel: Release, ds: dict, archive: Path, raw: Path) -> dict:
+def _unpack_inputs(rel: Release, ds: dict, raw: Path, name: str) -> dict:
+    """What an archive's unpacked files depend on besides the archive (DeepLesion: the margin and
+    the lesion table that select and trim the slices)."""
+    if rel.fmt != "deeplesion" or not rel.file(name).is_archive:
+        return {}
+    return {"keep_margin": ds.get("keep_margin", DEFAULT_KEEP_MARGIN), "DL_info.csv": file_digest(raw / "DL_info.csv", "md5")}
+
+
+def _reusable(done: Path, raw: Path, inputs: dict) -> dict | None:
+    """The receipt of an earlier complete fetch whose files are all still in place, else None."""
+    if not done.is_file():
+        return None
+    record = json.loads(done.read_text())
+    kept = [] if record.get("archive_deleted") else [record["saved_as"]]
+    if record.get("unpack_inputs") != inputs or not all((raw / p).is_file() for p in kept + record["unpacked"]):
+        return None
+    if record.get("archive_deleted"):
+        (raw / record["saved_as"]).unlink(missing_ok=True)  # a kill came between recording and deleting
+    return {k: v for k, v in record.items() if k != "unpacked"}
+
+
+def _unpack(rel: Release, ds: dict, archive: Path, raw: Path) -> list:
     select = transform = None
     if rel.fmt == "deeplesion":
         keeper = SliceKeeper(raw / "DL_info.csv", ds.get("keep_margin", DEFAULT_KEEP_MARGIN))
@@ -68,7 +106,7 @@ def _unpack(rel: Release, ds: dict, archive: Path, raw: Path) -> dict:
         select = _msd_training_files
     written = extract(archive, raw, select=select, transform=transform)
     log.info("%s: %d files unpacked into %s", archive.name, len(written), raw)
-    return {"files_unpacked": len(written), "bytes_unpacked": sum((raw / p).stat().st_size for p in written)}
+    return written
 
 
 def _msd_training_files(path) -> bool:
@@ -95,7 +133,7 @@ def _static_checksum(rel: Release, raw: Path, name: str) -> Checksum | None:
     listing = raw / rel.checksum_list
     for line in listing.read_text(errors="replace").splitlines():
         digest = MD5.search(line)
-        if digest and re.search(rf"(^|[\s*/(]){re.escape(name)}($|[\s)])", line):
+        if digest and re.search(rf"(?<![\w.-]){re.escape(name)}(?![\w.-])", line):
             return Checksum("md5", digest.group())
     log.warning("%s is not listed in %s: it cannot be verified", name, listing)
     return None
@@ -117,11 +155,13 @@ def _dataverse_file(rel: Release, name: str, raw: Path, session: requests.Sessio
         label, df = item["label"], item["dataFile"]
         if name not in (label, Path(label).stem):
             continue
-        check = df.get("checksum") or {"type": "MD5", "value": df["md5"]}
+        check = df.get("checksum") or ({"type": "MD5", "value": df["md5"]} if df.get("md5") else None)
+        if check is None:
+            log.warning("%s: Dataverse lists no checksum for %s: it cannot be verified", listing_url, label)
         url = f"{server}/api/access/datafile/{df['id']}"
         saved = label
         if df.get("originalFileFormat"):
             url += "?format=original"
             saved = df.get("originalFileName") or Path(label).stem + DATAVERSE_EXTENSIONS.get(df["originalFileFormat"], "")
-        return url, Checksum(check["type"], check["value"]), raw / saved
+        return url, Checksum(check["type"], check["value"]) if check else None, raw / saved
     raise DownloadError(f"{listing_url}: no file {name!r} in {doi}")
