@@ -255,6 +255,14 @@ def test_deeplesion_metadata_without_a_link_asks_for_it(tmp_path):
         fetch(_config("deeplesion", tmp_path, source="download"), "MD5_checksums.txt")
 
 
+def test_a_failed_download_says_how_to_get_the_file_by_hand(blob, tmp_path):
+    www, _ = blob  # a server without the release: every file is a 404
+    with serving(www) as server, pytest.raises(DownloadError) as info:
+        fetch(_config("lits", tmp_path / "LiTS", source="download", mirror=server.url), "Task03_Liver.tar")
+    assert "Task03_Liver.tar: HTTP 404" in str(info.value) and "put it, or its extracted Task03_Liver/ folder, in" in str(info.value)
+    assert not list(tmp_path.rglob("Task03_Liver.tar*")), "a partial download was left behind"
+
+
 def test_user_copies_in_raw_dir_are_unpacked_and_kept(tmp_path):
     raw = tmp_path / "LiTS"
     raw.mkdir()

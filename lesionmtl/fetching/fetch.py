@@ -20,7 +20,7 @@ import requests
 from .archives import extract
 from ..datasets.deeplesion import DEFAULT_KEEP_MARGIN, SliceKeeper
 from ..io import save_json
-from .download import Checksum, DownloadError, download, file_digest, verify
+from .download import Checksum, ChecksumMismatch, DownloadError, download, file_digest, verify
 from .releases import RECEIPTS, Release, dataset_release
 
 log = logging.getLogger(__name__)
@@ -58,7 +58,12 @@ def fetch(ds: dict, name: str, *, session: requests.Session | None = None) -> di
         raise DownloadError(f"{local}: not found. {rel.help(raw)}")
     else:
         log.info("%s: downloading %s", name, url)
-        download(url, local, checksum=checksum, session=session)
+        try:
+            download(url, local, checksum=checksum, session=session)
+        except ChecksumMismatch:
+            raise
+        except DownloadError as exc:  # moved link, refused access, network down: say what else works
+            raise DownloadError(f"{exc}. To get it by hand instead: {rel.help(raw)}") from exc
     receipt = {
         "file": name, "saved_as": local.name, "url": url, "bytes": local.stat().st_size, "verified": checksum is not None,
         "checksum": None if checksum is None else {"algorithm": checksum.algorithm, "digest": checksum.digest},
