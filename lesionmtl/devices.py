@@ -21,22 +21,43 @@ import torch
 log = logging.getLogger(__name__)
 
 DEFAULT_LOCK_DIR = Path(tempfile.gettempdir()) / "lesionmtl-gpu-locks"
-_held: list[int] = []  # lock file descriptors kept open for the life of the process
+_held: dict[tuple[str, str], int] = {}  # (lock dir, name) -> lock file descriptor, open for the process's life
+
+
+def _open_lock(path: Path) -> int:
+    """A lock file anyone may lock: flock needs no write access, and other users share the folder."""
+    fd = os.open(path, os.O_RDONLY | os.O_CREAT, 0o666)
+    try:
+        os.fchmod(fd, 0o666)
+    except PermissionError:  # another user's file: already shared
+        pass
+    return fd
 
 
 def claim_free(names: list[str], lock_dir: Path = DEFAULT_LOCK_DIR, wait_seconds: float = 3600.0) -> int:
-    """Index of the first of ``names`` whose lock this process could take, waiting until one frees."""
+    """Index of the first of ``names`` whose lock this process could take, waiting until one frees.
+
+    A process that already holds one of the locks gets that device again (flock would otherwise
+    make it wait for itself).
+    """
+    for index, name in enumerate(names):
+        if (str(lock_dir), name) in _held:
+            return index
     lock_dir.mkdir(parents=True, exist_ok=True)
+    try:
+        lock_dir.chmod(0o1777)  # shared like /tmp, whoever created it
+    except PermissionError:
+        pass
     deadline = time.monotonic() + wait_seconds
     while True:
         for index, name in enumerate(names):
-            fd = os.open(lock_dir / f"{name}.lock", os.O_RDWR | os.O_CREAT, 0o666)
+            fd = _open_lock(lock_dir / f"{name}.lock")
             try:
                 fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
             except BlockingIOError:
                 os.close(fd)
                 continue
-            _held.append(fd)
+            _held[(str(lock_dir), name)] = fd
             return index
         if time.monotonic() > deadline:
             raise TimeoutError(f"no free device among {names} after {wait_seconds:.0f} s (locks in {lock_dir})")
@@ -44,9 +65,12 @@ def claim_free(names: list[str], lock_dir: Path = DEFAULT_LOCK_DIR, wait_seconds
 
 
 def select_device(request: str = "auto", lock_dir: Path = DEFAULT_LOCK_DIR) -> torch.device:
-    """``auto``: a free CUDA device when there is one (claimed with a lock), else the CPU."""
-    if request == "auto":
+    """``auto``: a free CUDA device when there is one (claimed with a lock), else the CPU.
+    ``cuda``: the same, but an error without CUDA. ``cuda:N`` or ``cpu``: exactly that, unlocked."""
+    if request in ("auto", "cuda"):
         if not torch.cuda.is_available():
+            if request == "cuda":
+                raise RuntimeError("device 'cuda' requested but CUDA is not available")
             return torch.device("cpu")
         uuids = [str(torch.cuda.get_device_properties(i).uuid) for i in range(torch.cuda.device_count())]
         index = claim_free(uuids, lock_dir)

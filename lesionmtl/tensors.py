@@ -36,7 +36,8 @@ class ImageBatcher:
     def batch(self, rows: np.ndarray) -> torch.Tensor:
         x = self.images[torch.as_tensor(rows, device=self.images.device)].float().div_(255)
         x = F.pad((x - self.mean) / self.std, self.pad)
-        return x.contiguous(memory_format=torch.channels_last) if self.channels_last else x
+        # Indexing the permuted NHWC stack yields channels_last strides already: state the layout.
+        return x.contiguous(memory_format=torch.channels_last if self.channels_last else torch.contiguous_format)
 
     def crop(self, output: torch.Tensor) -> torch.Tensor:
         """Cut a (B,C,H',W') model output back to the patch size."""

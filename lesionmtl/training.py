@@ -4,7 +4,8 @@ Loss (paper eq. 3): ``alpha_seg * BCE(mask) + alpha_cls * CE(cluster)``; models 
 head use the first term only. Early stopping watches the validation segmentation loss. After every
 epoch the whole training state (model, optimiser, RNG, early-stopping state, history) is written
 atomically to ``state_dir``, so a killed job restarted with the same arguments continues from its
-last complete epoch and ends with the same weights as an uninterrupted run.
+last complete epoch. On the CPU it ends with the same weights as an uninterrupted run; on CUDA,
+where cuDNN picks non-deterministic kernels (``cudnn.benchmark``), with equally good ones.
 """
 
 from __future__ import annotations
@@ -139,7 +140,7 @@ def _fingerprint(config: TrainConfig, data: TrainingData) -> str:
     for array in (data.images, data.masks, data.train_idx, data.val_idx, data.clusters):
         if array is not None:
             digest.update(str(array.shape).encode())
-            digest.update(np.ascontiguousarray(array).tobytes())
+            digest.update(np.ascontiguousarray(array))  # the buffer itself, not a copy of it
     return digest.hexdigest()
 
 
@@ -241,6 +242,7 @@ class Trainer:
             "model": self.model.state_dict(),
             "optimizer": self.optimizer.state_dict(),
             "torch_rng": torch.get_rng_state(),
+            "cuda_rng": torch.cuda.get_rng_state(self.device) if self.device.type == "cuda" else None,
             "generator": self.generator.get_state(),
             "history": self.history,
             "best_loss": self.best_loss,
@@ -258,13 +260,17 @@ class Trainer:
         path = self.state_dir / "last.pt"
         if not path.exists():
             return
-        state = torch.load(path, map_location=self.device, weights_only=False)
+        # On the CPU: RNG states must be CPU byte tensors, and load_state_dict moves weights and
+        # optimiser state to the parameters' device itself (Adam keeps its step counts on the CPU).
+        state = torch.load(path, map_location="cpu", weights_only=False)
         if state.get("fingerprint") != self.fingerprint:
             log.warning("ignoring %s: it belongs to a run with other settings or data", path)
             return
         self.model.load_state_dict(state["model"])
         self.optimizer.load_state_dict(state["optimizer"])
         torch.set_rng_state(state["torch_rng"])
+        if self.device.type == "cuda" and state.get("cuda_rng") is not None:
+            torch.cuda.set_rng_state(state["cuda_rng"], self.device)
         self.generator.set_state(state["generator"])
         self.history = state["history"]
         self.best_loss = state["best_loss"]
@@ -359,7 +365,10 @@ def load_model(checkpoint_path: Path, device: torch.device | str = "cpu") -> tup
     checkpoint = torch.load(checkpoint_path, map_location="cpu", weights_only=False)
     model = build_model(checkpoint["arch"], encoder=checkpoint["encoder"], n_clusters=checkpoint["n_clusters"])
     model.load_state_dict(checkpoint["state_dict"])
-    return model.to(device).eval(), checkpoint
+    model = model.to(device).eval()
+    if torch.device(device).type == "cuda":  # the layout ImageBatcher feeds on CUDA
+        model = model.to(memory_format=torch.channels_last)
+    return model, checkpoint
 
 
 @torch.no_grad()

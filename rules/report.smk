@@ -48,231 +48,112 @@ def report_outputs():
     return wanted + [path for study, path in optional.items() if study in STUDIES]
 
 
-rule report_data:
-    input:
-        summaries=per_dataset("ingest.json"),
-        rejected=per_dataset("rejected.parquet"),
-    output:
-        **table("data", "data"),
-    params:
-        code=code_hash("report"),
-        **COMMON,
-    conda:
-        "../envs/lesionmtl.yaml"
-    log:
-        f"{RESULTS}/logs/report/data.log",
-    script:
-        "../workflow_scripts/report.py"
+# Each artefact: its inputs, outputs and own params; every one runs workflow_scripts/report.py,
+# which calls lesionmtl.report.build.<artefact>.
+ARTEFACT_RULES = {
+    "data": dict(
+        input=dict(summaries=per_dataset("ingest.json"), rejected=per_dataset("rejected.parquet")),
+        output=table("data", "data"),
+    ),
+    "table1": dict(
+        input=dict(runs=run_files("main", "metrics.parquet")),
+        output=table("table1", "table1"),
+        params=dict(runs=study_dirs("main")),
+    ),
+    "table2": dict(
+        input=dict(runs=run_files("main", "run.json")),
+        output=table("table2", "table2"),
+        params=dict(runs=study_dirs("main")),
+    ),
+    "supervision": dict(
+        input=dict(runs=run_files("supervision", "metrics.parquet")),
+        output={
+            **{f"{ds}_{ext}": path for ds in DATASETS for ext, path in table(f"table3-5_{ds}", "table3_5").items()},
+            **{f"table6_{ext}": path for ext, path in table("table6", "table6").items()},
+        },
+        params=dict(
+            runs=study_dirs("supervision"),
+            reference={ds: config["datasets"][ds].get("score_against", "ground_truth") for ds in DATASETS},
+        ),
+    ),
+    "table7": dict(
+        input=dict(runs=run_files("backbone", "metrics.parquet")),
+        output=table("table7", "table7"),
+        params=dict(runs=study_dirs("backbone")),
+    ),
+    "table8": dict(
+        input=dict(runs=run_files("main", "metrics.parquet")),
+        output=table("table8", "table8"),
+        params=dict(runs=study_dirs("main")),
+    ),
+    "parameters": dict(
+        output=table("parameters", "parameters"),
+        params=dict(
+            encoders=["resnet101", config["training"]["encoder"]],
+            cluster_counts={ds: config["datasets"][ds]["k"] for ds in DATASETS},
+        ),
+    ),
+    "figure2": dict(
+        input=dict(runs=run_files("clusters", "metrics.parquet")),
+        output=figure("figure2", "figure2"),
+        params=dict(runs=study_dirs("clusters")),
+    ),
+    "figure3": dict(
+        input=dict(
+            images=per_dataset("patches/images.npy"),
+            ellipse=per_dataset("pseudo/ellipse.npy"),
+            lesions=per_dataset("lesions.parquet"),
+            clusters=[f"{RESULTS}/{ds}/clusters/k{config['datasets'][ds]['k']}.parquet" for ds in DATASETS],
+        ),
+        output=dict(
+            png=[report(f"{FIGURES}/figure3_{ds}.png", caption="captions/figure3.rst", category="Figures") for ds in DATASETS],
+            pdf=[f"{FIGURES}/figure3_{ds}.pdf" for ds in DATASETS],
+        ),
+    ),
+    "figure4": dict(
+        input=dict(
+            predictions=run_files("main", "predictions.npy"),
+            images=per_dataset("patches/images.npy"),
+            ellipse=per_dataset("pseudo/ellipse.npy"),
+            lesions=per_dataset("lesions.parquet"),
+            truth=[score_masks_path(ds) for ds in DATASETS],
+        ),
+        output=figure("figure4", "figure4"),
+        params=dict(runs=study_dirs("main"), figure_lesions=config.get("report", {}).get("figure_lesions", 6)),
+    ),
+    "figure5": dict(
+        input=dict(runs=run_files("alpha", "metrics.parquet")),
+        output=figure("figure5", "figure5"),
+        params=dict(runs=study_dirs("alpha")),
+    ),
+    "training_curves": dict(
+        input=dict(histories=run_files("main", "history.parquet"), records=run_files("main", "run.json")),
+        output=figure("training_curves", "training_curves"),
+        params=dict(runs=study_dirs("main")),
+    ),
+    "pseudolabel_quality": dict(
+        input=dict(facts=per_dataset("pseudolabels.parquet")),
+        output=figure("pseudolabel_quality", "pseudolabel_quality"),
+    ),
+}
 
 
-rule report_table1:
-    input:
-        run_files("main", "metrics.parquet"),
-    output:
-        **table("table1", "table1"),
-    params:
-        runs=study_dirs("main"),
-        code=code_hash("report"),
-        **COMMON,
-    conda:
-        "../envs/lesionmtl.yaml"
-    log:
-        f"{RESULTS}/logs/report/table1.log",
-    script:
-        "../workflow_scripts/report.py"
+for artefact, spec in ARTEFACT_RULES.items():
 
-
-rule report_table2:
-    input:
-        run_files("main", "run.json"),
-    output:
-        **table("table2", "table2"),
-    params:
-        runs=study_dirs("main"),
-        code=code_hash("report"),
-        **COMMON,
-    conda:
-        "../envs/lesionmtl.yaml"
-    log:
-        f"{RESULTS}/logs/report/table2.log",
-    script:
-        "../workflow_scripts/report.py"
-
-
-rule report_supervision:
-    input:
-        run_files("supervision", "metrics.parquet"),
-    output:
-        **{f"{ds}_{ext}": path for ds in DATASETS for ext, path in table(f"table3-5_{ds}", "table3_5").items()},
-        **{f"table6_{ext}": path for ext, path in table("table6", "table6").items()},
-    params:
-        runs=study_dirs("supervision"),
-        reference={ds: config["datasets"][ds].get("score_against", "ground_truth") for ds in DATASETS},
-        code=code_hash("report"),
-        **COMMON,
-    conda:
-        "../envs/lesionmtl.yaml"
-    log:
-        f"{RESULTS}/logs/report/supervision.log",
-    script:
-        "../workflow_scripts/report.py"
-
-
-rule report_table7:
-    input:
-        run_files("backbone", "metrics.parquet"),
-    output:
-        **table("table7", "table7"),
-    params:
-        runs=study_dirs("backbone"),
-        code=code_hash("report"),
-        **COMMON,
-    conda:
-        "../envs/lesionmtl.yaml"
-    log:
-        f"{RESULTS}/logs/report/table7.log",
-    script:
-        "../workflow_scripts/report.py"
-
-
-rule report_table8:
-    input:
-        run_files("main", "metrics.parquet"),
-    output:
-        **table("table8", "table8"),
-    params:
-        runs=study_dirs("main"),
-        code=code_hash("report"),
-        **COMMON,
-    conda:
-        "../envs/lesionmtl.yaml"
-    log:
-        f"{RESULTS}/logs/report/table8.log",
-    script:
-        "../workflow_scripts/report.py"
-
-
-rule report_parameters:
-    output:
-        **table("parameters", "parameters"),
-    params:
-        encoders=["resnet101", config["training"]["encoder"]],
-        cluster_counts={ds: config["datasets"][ds]["k"] for ds in DATASETS},
-        code=code_hash("report"),
-        **COMMON,
-    conda:
-        "../envs/lesionmtl.yaml"
-    log:
-        f"{RESULTS}/logs/report/parameters.log",
-    script:
-        "../workflow_scripts/report.py"
-
-
-rule report_figure2:
-    input:
-        run_files("clusters", "metrics.parquet"),
-    output:
-        **figure("figure2", "figure2"),
-    params:
-        runs=study_dirs("clusters"),
-        code=code_hash("report"),
-        **COMMON,
-    conda:
-        "../envs/lesionmtl.yaml"
-    log:
-        f"{RESULTS}/logs/report/figure2.log",
-    script:
-        "../workflow_scripts/report.py"
-
-
-rule report_figure3:
-    input:
-        images=per_dataset("patches/images.npy"),
-        ellipse=per_dataset("pseudo/ellipse.npy"),
-        lesions=per_dataset("lesions.parquet"),
-        clusters=[f"{RESULTS}/{ds}/clusters/k{config['datasets'][ds]['k']}.parquet" for ds in DATASETS],
-    output:
-        png=[report(f"{FIGURES}/figure3_{ds}.png", caption="captions/figure3.rst", category="Figures") for ds in DATASETS],
-        pdf=[f"{FIGURES}/figure3_{ds}.pdf" for ds in DATASETS],
-    params:
-        code=code_hash("report"),
-        **COMMON,
-    conda:
-        "../envs/lesionmtl.yaml"
-    log:
-        f"{RESULTS}/logs/report/figure3.log",
-    script:
-        "../workflow_scripts/report.py"
-
-
-rule report_figure4:
-    input:
-        predictions=run_files("main", "predictions.npy"),
-        images=per_dataset("patches/images.npy"),
-        ellipse=per_dataset("pseudo/ellipse.npy"),
-        lesions=per_dataset("lesions.parquet"),
-        truth=[score_masks_path(ds) for ds in DATASETS],
-    output:
-        **figure("figure4", "figure4"),
-    params:
-        runs=study_dirs("main"),
-        figure_lesions=config.get("report", {}).get("figure_lesions", 6),
-        code=code_hash("report"),
-        **COMMON,
-    conda:
-        "../envs/lesionmtl.yaml"
-    log:
-        f"{RESULTS}/logs/report/figure4.log",
-    script:
-        "../workflow_scripts/report.py"
-
-
-rule report_figure5:
-    input:
-        run_files("alpha", "metrics.parquet"),
-    output:
-        **figure("figure5", "figure5"),
-    params:
-        runs=study_dirs("alpha"),
-        code=code_hash("report"),
-        **COMMON,
-    conda:
-        "../envs/lesionmtl.yaml"
-    log:
-        f"{RESULTS}/logs/report/figure5.log",
-    script:
-        "../workflow_scripts/report.py"
-
-
-rule report_training_curves:
-    input:
-        run_files("main", "history.parquet"),
-        run_files("main", "run.json"),
-    output:
-        **figure("training_curves", "training_curves"),
-    params:
-        runs=study_dirs("main"),
-        code=code_hash("report"),
-        **COMMON,
-    conda:
-        "../envs/lesionmtl.yaml"
-    log:
-        f"{RESULTS}/logs/report/training_curves.log",
-    script:
-        "../workflow_scripts/report.py"
-
-
-rule report_pseudolabel_quality:
-    input:
-        facts=per_dataset("pseudolabels.parquet"),
-    output:
-        **figure("pseudolabel_quality", "pseudolabel_quality"),
-    params:
-        code=code_hash("report"),
-        **COMMON,
-    conda:
-        "../envs/lesionmtl.yaml"
-    log:
-        f"{RESULTS}/logs/report/pseudolabel_quality.log",
-    script:
-        "../workflow_scripts/report.py"
+    rule:
+        name:
+            f"report_{artefact}"
+        input:
+            **spec.get("input", {}),
+        output:
+            **spec["output"],
+        params:
+            **spec.get("params", {}),
+            code=code_hash("report"),
+            **COMMON,
+        conda:
+            "../envs/lesionmtl.yaml"
+        log:
+            f"{RESULTS}/logs/report/{artefact}.log",
+        script:
+            "../workflow_scripts/report.py"

@@ -40,6 +40,8 @@ rule evaluate:
     params:
         code=code_hash("evaluate"),
     threads: config["training"].get("threads", 1)
+    resources:
+        gpu=1,  # it claims a GPU like training: `--resources gpu=N` must count it
     conda:
         "../envs/lesionmtl.yaml"
     log:

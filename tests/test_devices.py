@@ -2,6 +2,7 @@ import subprocess
 import sys
 import textwrap
 
+import pytest
 import torch
 
 from lesionmtl.devices import claim_free, select_device
@@ -43,3 +44,16 @@ def test_cpu_is_chosen_without_cuda():
     if not torch.cuda.is_available():
         assert select_device("auto").type == "cpu"
     assert select_device("cpu").type == "cpu"
+
+
+def test_a_process_gets_its_own_gpu_again_and_locks_are_shareable(tmp_path):
+    first = claim_free(["gpu-x", "gpu-y"], tmp_path, wait_seconds=0.5)
+    assert claim_free(["gpu-x", "gpu-y"], tmp_path, wait_seconds=0.5) == first  # not blocked by itself
+    assert (tmp_path / "gpu-x.lock").stat().st_mode & 0o777 == 0o666
+    assert tmp_path.stat().st_mode & 0o1777 == 0o1777
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="needs a machine without CUDA")
+def test_cuda_request_without_cuda_is_an_error():
+    with pytest.raises(RuntimeError, match="CUDA is not available"):
+        select_device("cuda")
