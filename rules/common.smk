@@ -4,11 +4,12 @@ import re
 from pathlib import Path
 
 from snakemake.exceptions import WorkflowError
+from snakemake.logging import logger
 
 from lesionmtl.config import SCHEMA_PATH, experiment_runs, study_runs
 from lesionmtl.architectures import needs_clusters
-from lesionmtl.datasets.deeplesion import DEFAULT_KEEP_MARGIN
-from lesionmtl.fetching.releases import RECEIPTS, check_source, dataset_release, files_to_fetch, receipt_path
+from lesionmtl.fetching.fetch import keep_margin
+from lesionmtl.fetching.releases import RECEIPTS, check_source, dataset_release, files_to_fetch, files_to_put_by_hand, receipt_path
 from lesionmtl.provenance import code_hash
 
 validate(config, str(SCHEMA_PATH))
@@ -21,6 +22,9 @@ for _name, _ds in REAL_DATASETS.items():
         check_source(_name, _ds)
     except ValueError as exc:
         raise WorkflowError(str(exc)) from None
+    for _missing in files_to_put_by_hand(_ds):  # a warning, not an error: dry runs must still plan
+        logger.warning(f"datasets.{_name}: {_missing} has no direct download link and is not there yet: "
+                       f"the run will stop at its fetch job. {dataset_release(_ds).help(_ds['raw_dir'])}")
 # Release files fetched per real dataset (none: raw_dir is read as it is).
 FETCHED = {name: files_to_fetch(ds) for name, ds in REAL_DATASETS.items()}
 
@@ -61,10 +65,10 @@ def fetch_release(wildcards):
 
 
 def fetch_keep_margin(wildcards):
-    """DeepLesion archives are unpacked around the lesions only: the margin shapes their output."""
+    """Downloaded DeepLesion archives are unpacked around the lesions only: the margin shapes their output."""
     ds = REAL_DATASETS[FETCH_DIRS[wildcards.raw]]
     if ds["format"] == "deeplesion" and dataset_release(ds).file(wildcards.file).is_archive:
-        return ds.get("keep_margin", DEFAULT_KEEP_MARGIN)
+        return keep_margin(ds)
     return None
 
 

@@ -18,7 +18,7 @@ from lesionmtl.datasets.deeplesion import needed_slices
 from lesionmtl.fetching.archives import UnsafeArchive, extract
 from lesionmtl.fetching.download import Checksum, ChecksumMismatch, DownloadError, download
 from lesionmtl.fetching.fetch import _static_checksum, fetch
-from lesionmtl.fetching.releases import check_source, files_to_fetch, release
+from lesionmtl.fetching.releases import check_source, files_to_fetch, files_to_put_by_hand, release
 
 from .release_fixtures import (
     DOI, deeplesion_release, dataverse_release, md5, msd_release, serving, synthetic, fixture_sources,
@@ -241,13 +241,67 @@ def test_gated_or_missing_sources_say_what_to_download_and_where(tmp_path):
         check_source("lits", _config("lits", tmp_path / "LiTS", source="download", release="codalab"))
     message = str(info.value)
     for needle in ("registration", "https://competitions.codalab.org/competitions/17094", "Training_Batch1.zip",
-                   "Training_Batch2.zip", f"{(tmp_path / 'LiTS').as_posix()}/", "release: msd"):
+                   "Training_Batch2.zip", f"{(tmp_path / 'LiTS').as_posix()}/", "set `source: raw_dir`", "release: msd"):
         assert needle in message
     with pytest.raises(ValueError, match=r"raw_dir .*HAM is missing or empty.*doi.org/10.7910/DVN/DBW86T"):
         check_source("ham", _config("ham", tmp_path / "HAM"))
     with pytest.raises(ValueError, match="patch_size 120 needs keep_margin >= 60"):
         check_source("dl", {**_config("deeplesion", tmp_path, source="download", keep_margin=50), "patch_size": 120})
     check_source("dl", {**_config("deeplesion", tmp_path, source="download"), "patch_size": 120})
+    (tmp_path / "DL_info.csv").write_text("")
+    check_source("dl", {**_config("deeplesion", tmp_path, keep_margin=50), "patch_size": 120})  # own copy: whole slices
+    with pytest.raises(ValueError, match=r"datasets\.dl: no release 'nope' for format 'deeplesion'"):
+        check_source("dl", _config("deeplesion", tmp_path, source="download", release="nope"))
+
+
+def test_files_without_a_link_are_named_before_the_run(tmp_path):
+    ds = _config("deeplesion", tmp_path, source="download")
+    assert files_to_put_by_hand(ds) == [tmp_path / "MD5_checksums.txt", tmp_path / "DL_info.csv"]
+    (tmp_path / "DL_info.csv").write_text("x")
+    assert files_to_put_by_hand(ds) == [tmp_path / "MD5_checksums.txt"]
+    assert files_to_put_by_hand({**ds, "mirror": "http://127.0.0.1:9"}) == []
+    assert files_to_put_by_hand(_config("ham", tmp_path, source="download")) == []
+
+
+def test_config_schema_keeps_real_and_synthetic_keys_apart():
+    import jsonschema
+    import yaml
+
+    from lesionmtl.config import SCHEMA_PATH
+
+    schema = yaml.safe_load(SCHEMA_PATH.read_text())
+    base = {"experiment": {"seeds": [0], "alpha_seg": 50, "alpha_cls": 1, "studies": {"main": {"models": ["a1"]}}},
+            "training": {"encoder": "resnet18", "epochs": 1, "patience": 1, "batch_size": 2, "lr": 0.001}, "pseudolabels": {}}
+    synthetic = {"format": "ham", "synthetic": {"n_cases": 4, "image_size": 64, "seed": 0}, "patch_size": 32, "k": 2}
+    real = {"format": "ham", "source": "download", "raw_dir": "data/HAM", "patch_size": 32, "k": 2}
+    for ok in (synthetic, real, {**real, "source": "raw_dir", "release": "dataverse", "mirror": "http://m"}):
+        jsonschema.validate({**base, "datasets": {"d": ok}}, schema)
+    for bad, where in (({**synthetic, "mirror": "http://m"}, "mirror"), ({**synthetic, "raw_dir": "x"}, "raw_dir"),
+                       ({k: v for k, v in real.items() if k != "raw_dir"}, "raw_dir"), ({**real, "source": "web"}, "source")):
+        with pytest.raises(jsonschema.ValidationError) as info:
+            jsonschema.validate({**base, "datasets": {"d": bad}}, schema)
+        assert where in str(info.value)
+
+
+def test_own_deeplesion_archives_unpack_whole_slices_and_leave_unpacked_files_alone(mirror, tmp_path):
+    root, www, server, sources = mirror
+    raw = tmp_path / "DeepLesion"
+    reference = synthetic("deeplesion", root)
+    shutil.copytree(reference / "Images_png", raw / "Images_png")
+    mine = sorted((raw / "Images_png").rglob("*.png"))[0]
+    mine.write_bytes(b"the user's own file")
+    shutil.copy(www / "Images_png_01.zip", raw)
+    ds = _config("deeplesion", raw, keep_margin=8)
+    assert files_to_fetch(ds) == ["DL_info.csv", "Images_png_01.zip"]  # no checksum list here: not asked for
+    with pytest.raises(DownloadError, match=r"DL_info\.csv: not found"):
+        fetch(ds, "Images_png_01.zip")
+    shutil.copy(www / "DL_info.csv", raw)
+    receipt = fetch(ds, "Images_png_01.zip")
+    assert receipt["files_unpacked"] > 0 and not receipt["verified"] and (raw / "Images_png_01.zip").exists()
+    assert mine.read_bytes() == b"the user's own file"
+    for png in (raw / "Images_png").rglob("*.png"):
+        if png != mine:
+            assert png.read_bytes() == (reference / png.relative_to(raw)).read_bytes(), "a slice was trimmed or changed"
 
 
 def test_deeplesion_metadata_without_a_link_asks_for_it(tmp_path):

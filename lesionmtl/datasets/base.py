@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from pathlib import Path
+from pathlib import Path, PurePath
 from collections.abc import Iterator
 from typing import Protocol
 
@@ -15,7 +15,7 @@ from ..recist import check_inside, recist_from_mask
 
 __all__ = [
     "DataError", "Sample", "Rejection", "TOO_LARGE", "TOO_SMALL", "VANISHED", "Reader", "SPLITS",
-    "recist_bbox", "patch_hw", "read_table", "find_files", "outside_patch", "sample_from_mask",
+    "recist_bbox", "patch_hw", "read_table", "is_debris", "find_files", "outside_patch", "sample_from_mask",
 ]
 
 SPLITS = ("train", "val", "test")
@@ -118,13 +118,14 @@ def outside_patch(recist: np.ndarray, size_hw: tuple[int, int]) -> str | None:
     return None
 
 
+def is_debris(path: PurePath) -> bool:
+    """macOS archive debris: anything under ``__MACOSX/`` and ``._*`` AppleDouble stubs."""
+    return "__MACOSX" in path.parts or path.name.startswith("._")
+
+
 def find_files(root: Path, pattern: str) -> list[Path]:
-    """Files under ``root`` matching ``pattern``, sorted, without macOS archive debris
-    (``__MACOSX/`` trees and ``._*`` resource-fork stubs)."""
-    return sorted(
-        p for p in root.rglob(pattern)
-        if p.is_file() and not p.name.startswith("._") and "__MACOSX" not in p.relative_to(root).parts
-    )
+    """Files under ``root`` matching ``pattern``, sorted, without macOS archive debris."""
+    return sorted(p for p in root.rglob(pattern) if p.is_file() and not is_debris(p.relative_to(root)))
 
 
 def sample_from_mask(

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import time
-from collections import Counter
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -93,7 +92,6 @@ def ingest(
     save_json(out_dir / "ingest.json", {
         "format": fmt, "raw_dir": str(raw_dir), "patch_size": list(patch_hw(patch_size)), "n_lesions": len(samples),
         "n_groups": int(table["group_id"].nunique()), "n_rejected": len(rejected),
-        "rejected_by_kind": dict(Counter(r.kind for r in rejected)),
         "per_split": {k: int((table["split"] == k).sum()) for k in SPLITS},
         "has_ground_truth": all(with_gt), "split_seed": seed, "split_fractions": list(split_fractions),
         "reader_options": reader_options, "seconds": round(time.perf_counter() - started, 2),

@@ -20,7 +20,7 @@ from contextlib import contextmanager
 from pathlib import Path, PurePosixPath
 from typing import IO
 
-from ..datasets.base import DataError
+from ..datasets.base import DataError, is_debris
 
 Select = Callable[[PurePosixPath], bool]
 Transform = Callable[[PurePosixPath, bytes], bytes]
@@ -28,11 +28,6 @@ Transform = Callable[[PurePosixPath, bytes], bytes]
 
 class UnsafeArchive(DataError):
     """An archive entry that would write outside the target folder, or is a link or device."""
-
-
-def is_debris(path: PurePosixPath) -> bool:
-    """macOS archive debris: anything under ``__MACOSX/`` and ``._*`` AppleDouble stubs."""
-    return "__MACOSX" in path.parts or path.name.startswith("._")
 
 
 def entry_path(archive: Path, name: str) -> PurePosixPath:
@@ -44,19 +39,28 @@ def entry_path(archive: Path, name: str) -> PurePosixPath:
 
 
 def extract(
-    archive: Path, target: Path, *, select: Select | None = None, transform: Transform | None = None
+    archive: Path,
+    target: Path,
+    *,
+    select: Select | None = None,
+    transform: Transform | None = None,
+    overwrite: bool = True,
 ) -> list[PurePosixPath]:
     """Extract the regular files of a zip or tar ``archive`` under ``target``.
 
     ``select(path)`` picks the entries to extract (default: all but macOS debris, which is always
-    skipped); ``transform(path, data)`` may rewrite an entry's bytes on the way.  Returns the
-    relative paths written, in archive order.
+    skipped); ``transform(path, data)`` may rewrite an entry's bytes on the way; with
+    ``overwrite=False`` files already in ``target`` are left as they are.  Returns the relative
+    paths of the archive's selected files, in archive order (also those left as they were).
     """
     archive, target = Path(archive), Path(target)
     with _staging(target, archive.name) as staging:
-        written = []
+        selected, written = [], []
         for path, data in _entries(archive):
-            if select is None or select(path):
+            if select is not None and not select(path):
+                continue
+            selected.append(path)
+            if overwrite or not (target / path).is_file():
                 try:
                     _write(staging / path, path, data, transform)
                 except OSError as exc:  # e.g. a file and a folder of the same name
@@ -66,7 +70,7 @@ def extract(
             destination = target / path
             destination.parent.mkdir(parents=True, exist_ok=True)
             os.replace(staging / path, destination)
-    return written
+    return selected
 
 
 def _write(file: Path, path: PurePosixPath, data: IO[bytes], transform: Transform | None) -> None:

@@ -38,6 +38,7 @@ def fetch(ds: dict, name: str, *, session: requests.Session | None = None) -> di
     """
     started = time.perf_counter()
     rel, raw = dataset_release(ds), Path(ds["raw_dir"])
+    downloading = ds.get("source") == "download"
     done = raw / RECEIPTS / "done" / f"{name}.json"
     inputs = _unpack_inputs(rel, ds, raw, name)
     previous = _reusable(done, raw, inputs)
@@ -46,7 +47,7 @@ def fetch(ds: dict, name: str, *, session: requests.Session | None = None) -> di
         return {**previous, "reused": True}
 
     url = None
-    if ds.get("source") == "download":
+    if downloading:
         url, checksum, local = _locate(rel, ds, name, raw, session or requests.Session())
     else:  # the user's own copy: no network at all
         checksum, local = _static_checksum(rel, raw, name), raw / name
@@ -71,7 +72,7 @@ def fetch(ds: dict, name: str, *, session: requests.Session | None = None) -> di
     }
     unpacked = []
     if rel.file(name).is_archive:
-        unpacked = _unpack(rel, ds, local, raw)
+        unpacked = _unpack(rel, ds, local, raw, own_copy=not downloading)
         receipt.update(files_unpacked=len(unpacked), bytes_unpacked=sum((raw / p).stat().st_size for p in unpacked),
                        archive_deleted=url is not None)  # only what this call downloaded, never the user's copy
     receipt["seconds"] = round(time.perf_counter() - started, 2)
@@ -81,12 +82,21 @@ def fetch(ds: dict, name: str, *, session: requests.Session | None = None) -> di
     return receipt
 
 
+def keep_margin(ds: dict) -> int | None:
+    """Pixels kept around each lesion when unpacking DeepLesion slices: trimmed only in a download
+    (to bound the disk); the user's own archives give whole slices."""
+    return ds.get("keep_margin", DEFAULT_KEEP_MARGIN) if ds.get("source") == "download" else None
+
+
 def _unpack_inputs(rel: Release, ds: dict, raw: Path, name: str) -> dict:
     """What an archive's unpacked files depend on besides the archive (DeepLesion: the margin and
     the lesion table that select and trim the slices)."""
     if rel.fmt != "deeplesion" or not rel.file(name).is_archive:
         return {}
-    return {"keep_margin": ds.get("keep_margin", DEFAULT_KEEP_MARGIN), "DL_info.csv": file_digest(raw / "DL_info.csv", "md5")}
+    table = raw / "DL_info.csv"
+    if not table.is_file():
+        raise DownloadError(f"{table}: not found, and it says which slices to unpack. {rel.help(raw)}")
+    return {"keep_margin": keep_margin(ds), "DL_info.csv": file_digest(table, "md5")}
 
 
 def _reusable(done: Path, raw: Path, inputs: dict) -> dict | None:
@@ -102,14 +112,15 @@ def _reusable(done: Path, raw: Path, inputs: dict) -> dict | None:
     return {k: v for k, v in record.items() if k != "unpacked"}
 
 
-def _unpack(rel: Release, ds: dict, archive: Path, raw: Path) -> list:
+def _unpack(rel: Release, ds: dict, archive: Path, raw: Path, own_copy: bool) -> list:
+    """Unpack what the readers need; next to the user's own copy, files already there are kept."""
     select = transform = None
     if rel.fmt == "deeplesion":
-        keeper = SliceKeeper(raw / "DL_info.csv", ds.get("keep_margin", DEFAULT_KEEP_MARGIN))
+        keeper = SliceKeeper(raw / "DL_info.csv", keep_margin(ds))
         select, transform = keeper.select, keeper.transform
     elif rel.fmt == "lits" and rel.name == "msd":
         select = _msd_training_files
-    written = extract(archive, raw, select=select, transform=transform)
+    written = extract(archive, raw, select=select, transform=transform, overwrite=not own_copy)
     log.info("%s: %d files unpacked into %s", archive.name, len(written), raw)
     return written
 

@@ -37,7 +37,6 @@ class ReleaseFile:
 class Release:
     fmt: str
     name: str
-    homepage: str
     files: tuple[ReleaseFile, ...]
     instructions: str
     gated: bool = False
@@ -86,7 +85,7 @@ def release(fmt: str, name: str | None = None) -> Release:
     md5 = spec.get("md5", {})
     files = tuple(ReleaseFile(n, url, md5.get(n)) for n, url in spec["files"].items())
     return Release(
-        fmt=fmt, name=name, homepage=spec["homepage"], files=files, instructions=spec["instructions"],
+        fmt=fmt, name=name, files=files, instructions=spec["instructions"],
         gated=spec.get("gated", False), checksum_list=spec.get("checksum_list"), dataverse=spec.get("dataverse"),
     )
 
@@ -100,15 +99,25 @@ def files_to_fetch(ds: dict) -> list[str]:
     """The release files the workflow fetches for a real dataset (empty: read ``raw_dir`` as is).
 
     ``source: download``: every file of the release.  ``source: raw_dir``: the release's archives
-    the user put in ``raw_dir`` (they are unpacked there and kept), with the files they need first.
+    the user put in ``raw_dir`` (they are unpacked there and kept), with the files they need first
+    (a checksum list only where there is one: the user's copy may come without).
     """
     rel = dataset_release(ds)
     if ds.get("source") == "download":
         return [f.name for f in rel.files]
     raw = Path(ds["raw_dir"])
     present = [f.name for f in rel.files if f.is_archive and (raw / f.name).is_file()]
-    needed = {p for name in present for p in rel.prerequisites(name) if (raw / p).is_file()}
+    needed = {p for name in present for p in rel.prerequisites(name) if p != rel.checksum_list or (raw / p).is_file()}
     return [f.name for f in rel.files if f.name in needed or f.name in present]
+
+
+def files_to_put_by_hand(ds: dict) -> list[Path]:
+    """Release files with no direct link that a download needs and ``raw_dir`` does not hold yet
+    (DeepLesion's DL_info.csv and MD5_checksums.txt, unless a ``mirror`` serves them)."""
+    if ds.get("source") != "download" or ds.get("mirror"):
+        return []
+    raw = Path(ds["raw_dir"])
+    return [raw / f.name for f in dataset_release(ds).files if f.url is None and not (raw / f.name).is_file()]
 
 
 def receipt_path(raw_dir: str | Path, name: str) -> str:
@@ -120,14 +129,18 @@ def check_source(ds_name: str, ds: dict) -> None:
     exactly what to download from where and where to put it."""
     if "synthetic" in ds:
         return
-    rel = dataset_release(ds)
+    try:
+        rel = dataset_release(ds)
+    except ValueError as exc:
+        raise ValueError(f"datasets.{ds_name}: {exc}") from None
     raw = Path(ds["raw_dir"])
-    if ds.get("source") == "download":
-        if rel.gated:
-            raise ValueError(f"datasets.{ds_name}: the {rel.fmt} {rel.name} release cannot be downloaded "
-                             f"automatically. {rel.help(raw)} Then set `source: raw_dir`.")
-    elif not raw.is_dir() or not any(raw.iterdir()):
-        raise ValueError(f"datasets.{ds_name}: raw_dir {raw.as_posix()} is missing or empty. {rel.help(raw)}")
+    if ds.get("source") != "download":
+        if not raw.is_dir() or not any(raw.iterdir()):
+            raise ValueError(f"datasets.{ds_name}: raw_dir {raw.as_posix()} is missing or empty. {rel.help(raw)}")
+        return
+    if rel.gated:
+        raise ValueError(f"datasets.{ds_name}: the {rel.fmt} {rel.name} release cannot be downloaded automatically; "
+                         f"set `source: raw_dir` and provide it yourself. {rel.help(raw)}")
     margin, patch = ds.get("keep_margin", DEFAULT_KEEP_MARGIN), ds["patch_size"]
     if rel.fmt == "deeplesion" and margin is not None and max(_sides(patch)) > 2 * margin:
         raise ValueError(f"datasets.{ds_name}: patch_size {patch} needs keep_margin >= {(max(_sides(patch)) + 1) // 2} "
