@@ -22,9 +22,10 @@ for _name, _ds in REAL_DATASETS.items():
         check_source(_name, _ds)
     except ValueError as exc:
         raise WorkflowError(str(exc)) from None
-    for _missing in files_to_put_by_hand(_ds):  # a warning, not an error: dry runs must still plan
-        logger.warning(f"datasets.{_name}: {_missing} has no direct download link and is not there yet: "
-                       f"the run will stop at its fetch job. {dataset_release(_ds).help(_ds['raw_dir'])}")
+    _missing = files_to_put_by_hand(_ds)
+    if _missing:  # a warning, not an error: dry runs must still plan
+        logger.warning(f"datasets.{_name}: {', '.join(str(m) for m in _missing)} has no direct download link and "
+                       f"is not there yet: the run will stop at its fetch job. {dataset_release(_ds).help(_ds['raw_dir'])}")
 # Release files fetched per real dataset (none: raw_dir is read as it is).
 FETCHED = {name: files_to_fetch(ds) for name, ds in REAL_DATASETS.items()}
 
