@@ -299,3 +299,18 @@ def test_deeplesion_without_true_masks_has_an_empty_ground_truth_stack(datasets,
     assert np.load(tmp_path / "out" / "patches" / "gt_masks.npy").shape == (0, PATCH, PATCH)
     assert json.loads((tmp_path / "out" / "ingest.json").read_text())["has_ground_truth"] is False
     assert len(table) == len(datasets["deeplesion"][1])
+
+
+def test_deeplesion_zero_padded_four_digit_slice_names_read_the_same(datasets, tmp_path):
+    """Slices stored as ``0103.png`` instead of ``103.png`` are found, with the same patches."""
+    raw = copy_raw(datasets, "deeplesion", tmp_path)
+    renamed = 0
+    for png in (raw / "Images_png").rglob("*.png"):
+        if len(png.stem) == 3:
+            png.rename(png.with_name(f"{int(png.stem):04d}.png"))
+            renamed += 1
+    assert renamed > 0
+    table = ingest("deeplesion", raw, tmp_path / "out", patch_size=PATCH, seed=0)
+    reference, reference_out = datasets["deeplesion"][1], datasets["deeplesion"][2]
+    assert table[RECIST].equals(reference[RECIST])
+    assert np.array_equal(np.load(tmp_path / "out/patches/images.npy"), np.load(reference_out / "patches/images.npy"))
