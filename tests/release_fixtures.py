@@ -49,20 +49,21 @@ def synthetic(fmt: str, root: Path) -> Path:
     return out
 
 
-def deeplesion_release(www: Path, root: Path) -> None:
-    """DL_info.csv, MD5_checksums.txt and Images_png_01..56.zip (series spread over the zips)."""
+def deeplesion_release(www: Path, root: Path, n_zips: int = N_DEEPLESION_ZIPS) -> None:
+    """DL_info.csv, MD5_checksums.txt and Images_png_01..NN.zip (series spread over the zips;
+    the release has 56, a shorter list keeps Snakemake-level tests quick)."""
     raw = synthetic("deeplesion", root)
     series = sorted(p for p in (raw / "Images_png").iterdir() if p.is_dir())
     www.mkdir(parents=True, exist_ok=True)
-    for n in range(1, N_DEEPLESION_ZIPS + 1):
+    for n in range(1, n_zips + 1):
         with zipfile.ZipFile(www / f"Images_png_{n:02d}.zip", "w") as z:
-            for folder in series[n - 1::N_DEEPLESION_ZIPS]:
+            for folder in series[n - 1::n_zips]:
                 for png in sorted(folder.glob("*.png")):
                     z.write(png, f"Images_png/{folder.name}/{png.name}")
             if n == 1:
                 z.writestr(f"__MACOSX/Images_png/{series[0].name}/._103.png", b"\x00\x05\x16\x07junk")
     (www / "DL_info.csv").write_bytes((raw / "DL_info.csv").read_bytes())
-    listed = ["DL_info.csv"] + [f"Images_png_{n:02d}.zip" for n in range(1, N_DEEPLESION_ZIPS + 1)]
+    listed = ["DL_info.csv"] + [f"Images_png_{n:02d}.zip" for n in range(1, n_zips + 1)]
     (www / "MD5_checksums.txt").write_text("".join(f"{md5(www / name)}  {name}\n" for name in listed))
 
 
@@ -123,10 +124,16 @@ def dataverse_release(www: Path, root: Path) -> list[dict]:
     return listing
 
 
-def fixture_sources(path: Path, tar: Path) -> Path:
-    """The package's sources.yaml with the fixture tar's MD5 in place of the real Task03's."""
+def fixture_sources(path: Path, tar: Path, deeplesion_zips: int = N_DEEPLESION_ZIPS) -> Path:
+    """The package's sources.yaml with the fixture tar's MD5 in place of the real Task03's (and
+    only the first ``deeplesion_zips`` DeepLesion archives)."""
     sources = yaml.safe_load(SOURCES.read_text())
     sources["lits"]["msd"]["md5"]["Task03_Liver.tar"] = md5(tar)
+    files = sources["deeplesion"]["nih"]["files"]
+    sources["deeplesion"]["nih"]["files"] = {
+        name: url for name, url in files.items()
+        if not name.startswith("Images_png_") or int(name[11:13]) <= deeplesion_zips
+    }
     path.write_text(yaml.safe_dump(sources))
     return path
 
