@@ -64,7 +64,7 @@ def measure_step_throughput(
             cuda = trainer.device.type == "cuda"
             if channels_last is False and cuda:
                 trainer.model = trainer.model.to(memory_format=torch.contiguous_format)
-                trainer.batcher.channels_last = False
+                trainer.batcher.memory_format = torch.contiguous_format
             if warmup_steps:
                 trainer.data.train_idx = np.arange(batch_size * warmup_steps)
                 trainer._train_epoch(0)

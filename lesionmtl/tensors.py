@@ -16,6 +16,11 @@ IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
 
 
+def memory_format(device: torch.device | str) -> torch.memory_format:
+    """The layout of model and inputs: channels_last on CUDA (faster cuDNN convolutions), NCHW on the CPU."""
+    return torch.channels_last if torch.device(device).type == "cuda" else torch.contiguous_format
+
+
 def padded_size(size: int, multiple: int = 16) -> int:
     return -(-size // multiple) * multiple
 
@@ -31,13 +36,13 @@ class ImageBatcher:
         self.pad = (0, padded_size(self.width, multiple) - self.width, 0, padded_size(self.height, multiple) - self.height)
         self.mean = torch.tensor(IMAGENET_MEAN, device=device).view(1, 3, 1, 1)
         self.std = torch.tensor(IMAGENET_STD, device=device).view(1, 3, 1, 1)
-        self.channels_last = device.type == "cuda"
+        self.memory_format = memory_format(device)
 
     def batch(self, rows: np.ndarray) -> torch.Tensor:
         x = self.images[torch.as_tensor(rows, device=self.images.device)].float().div_(255)
         x = F.pad((x - self.mean) / self.std, self.pad)
         # Indexing the permuted NHWC stack yields channels_last strides already: state the layout.
-        return x.contiguous(memory_format=torch.channels_last if self.channels_last else torch.contiguous_format)
+        return x.contiguous(memory_format=self.memory_format)
 
     def crop(self, output: torch.Tensor) -> torch.Tensor:
         """Cut a (B,C,H',W') model output back to the patch size."""

@@ -29,7 +29,7 @@ from lesionmtl import __version__
 from lesionmtl.devices import select_device
 from lesionmtl.io import atomic_path, save_json, save_parquet
 from lesionmtl.models import PAIRED, WITH_CLUSTER_HEAD, build_model, count_parameters, forward_outputs, needs_clusters
-from lesionmtl.tensors import ImageBatcher
+from lesionmtl.tensors import ImageBatcher, memory_format
 
 log = logging.getLogger(__name__)
 
@@ -166,7 +166,7 @@ class Trainer:
             encoder=config.encoder,
             n_clusters=data.n_clusters if config.arch in WITH_CLUSTER_HEAD else None,
             encoder_weights=config.encoder_weights,
-        ).to(self.device)
+        ).to(self.device, memory_format=memory_format(self.device))
         self.optimizer = torch.optim.Adam(self.model.parameters(), lr=config.lr)
         self.batcher = ImageBatcher(data.images, self.device)
         self.masks = torch.from_numpy(np.ascontiguousarray(data.masks)).to(self.device)
@@ -175,7 +175,6 @@ class Trainer:
         self.autocast = config.mixed_precision and self.device.type == "cuda"
         if self.device.type == "cuda":
             torch.backends.cudnn.benchmark = True
-            self.model = self.model.to(memory_format=torch.channels_last)
         self.history: list[dict] = []
         self.best_loss = float("inf")
         self.bad_epochs = 0
@@ -365,10 +364,7 @@ def load_model(checkpoint_path: Path, device: torch.device | str = "cpu") -> tup
     checkpoint = torch.load(checkpoint_path, map_location="cpu", weights_only=False)
     model = build_model(checkpoint["arch"], encoder=checkpoint["encoder"], n_clusters=checkpoint["n_clusters"])
     model.load_state_dict(checkpoint["state_dict"])
-    model = model.to(device).eval()
-    if torch.device(device).type == "cuda":  # the layout ImageBatcher feeds on CUDA
-        model = model.to(memory_format=torch.channels_last)
-    return model, checkpoint
+    return model.to(device, memory_format=memory_format(device)).eval(), checkpoint
 
 
 @torch.no_grad()
