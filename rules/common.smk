@@ -6,10 +6,11 @@ from pathlib import Path
 from snakemake.exceptions import WorkflowError
 from snakemake.logging import logger
 
-from lesionmtl.config import SCHEMA_PATH, experiment_runs, study_runs
+from lesionmtl.config import SCHEMA_PATH, study_runs
 from lesionmtl.architectures import needs_clusters
-from lesionmtl.fetching.fetch import keep_margin
-from lesionmtl.fetching.releases import RECEIPTS, check_source, dataset_release, files_to_fetch, files_to_put_by_hand, receipt_path
+from lesionmtl.fetching.releases import (
+    RECEIPTS, check_source, dataset_release, files_to_fetch, files_to_put_by_hand, keep_margin, receipt_path,
+)
 from lesionmtl.provenance import code_hash
 
 validate(config, str(SCHEMA_PATH))
@@ -62,18 +63,6 @@ def ingest_inputs(wildcards):
     return [raw_dir(wildcards)]
 
 
-def fetch_release(wildcards):
-    return dataset_release(REAL_DATASETS[FETCH_DIRS[wildcards.raw]])
-
-
-def fetch_keep_margin(wildcards):
-    """Downloaded DeepLesion archives are unpacked around the lesions only: the margin shapes their output."""
-    ds = REAL_DATASETS[FETCH_DIRS[wildcards.raw]]
-    if ds["format"] == "deeplesion" and dataset_release(ds).file(wildcards.file).is_archive:
-        return keep_margin(ds)
-    return None
-
-
 def supervision_masks(wildcards):
     """The masks a run is trained on: ellipse or GrabCut pseudo-masks, or the reference masks
     ("full": the ground truth, or GrabCut where the data has none, as the paper did for DeepLesion)."""
@@ -121,13 +110,8 @@ def evaluation_inputs(wildcards):
     return inputs
 
 
-def run_dirs(dataset):
-    return [f"{RESULTS}/{dataset}/runs/{run}" for run in experiment_runs(config, dataset)]
-
-
-def study_run_dirs():
-    """{study: {dataset: [run directories]}}: what each table and figure is computed from."""
-    return {
-        study: {ds: [f"{RESULTS}/{ds}/runs/{run}" for run in study_runs(config, ds, study)] for ds in DATASETS}
-        for study in config["experiment"]["studies"]
-    }
+def study_dirs(study):
+    """The run directories of one study, over all datasets (none when the study is not configured)."""
+    if study not in config["experiment"]["studies"]:
+        return []
+    return [f"{RESULTS}/{ds}/runs/{run}" for ds in DATASETS for run in study_runs(config, ds, study)]

@@ -10,10 +10,6 @@ TABLES = f"{RESULTS}/tables"
 FIGURES = f"{RESULTS}/figures"
 
 
-def study_dirs(study):
-    return [d for ds in DATASETS for d in study_run_dirs()[study][ds]] if study in STUDIES else []
-
-
 def run_files(study, name):
     return [f"{d}/{name}" for d in study_dirs(study)]
 

@@ -18,10 +18,10 @@ from urllib.parse import quote
 import requests
 
 from .archives import extract
-from ..datasets.deeplesion import DEFAULT_KEEP_MARGIN, SliceKeeper
+from ..datasets.deeplesion import SliceKeeper
 from ..io import save_json
 from .download import Checksum, ChecksumMismatch, DownloadError, download, file_digest, verify
-from .releases import RECEIPTS, Release, dataset_release
+from .releases import RECEIPTS, Release, dataset_release, keep_margin
 
 log = logging.getLogger(__name__)
 
@@ -82,16 +82,10 @@ def fetch(ds: dict, name: str, *, session: requests.Session | None = None) -> di
     return receipt
 
 
-def keep_margin(ds: dict) -> int | None:
-    """Pixels kept around each lesion when unpacking DeepLesion slices: trimmed only in a download
-    (to bound the disk); the user's own archives give whole slices."""
-    return ds.get("keep_margin", DEFAULT_KEEP_MARGIN) if ds.get("source") == "download" else None
-
-
 def _unpack_inputs(rel: Release, ds: dict, raw: Path, name: str) -> dict:
     """What an archive's unpacked files depend on besides the archive (DeepLesion: the margin and
     the lesion table that select and trim the slices)."""
-    if rel.fmt != "deeplesion" or not rel.file(name).is_archive:
+    if not rel.selects_slices(name):
         return {}
     table = raw / "DL_info.csv"
     if not table.is_file():

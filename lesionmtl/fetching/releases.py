@@ -14,6 +14,7 @@ from pathlib import Path
 
 import yaml
 
+from ..datasets.base import patch_hw
 from ..datasets.deeplesion import DEFAULT_KEEP_MARGIN
 
 SOURCES = Path(__file__).with_name("sources.yaml")
@@ -49,13 +50,18 @@ class Release:
                 return f
         raise KeyError(f"{name!r} is not a file of the {self.fmt} {self.name} release")
 
+    def selects_slices(self, name: str) -> bool:
+        """Whether unpacking ``name`` keeps only the slices DL_info.csv's lesions need (DeepLesion's
+        image archives): the lesion table and the keep margin then shape what is unpacked."""
+        return self.fmt == "deeplesion" and self.file(name).is_archive
+
     def prerequisites(self, name: str) -> list[str]:
         """Files that must be fetched before ``name``: the checksum list before everything it
         covers, and (DeepLesion) the lesion table before the image archives it selects from."""
         before = []
         if self.checksum_list and name != self.checksum_list:
             before.append(self.checksum_list)
-        if self.fmt == "deeplesion" and self.file(name).is_archive:
+        if self.selects_slices(name):
             before.append("DL_info.csv")
         return before
 
@@ -120,6 +126,12 @@ def files_to_put_by_hand(ds: dict) -> list[Path]:
     return [raw / f.name for f in dataset_release(ds).files if f.url is None and not (raw / f.name).is_file()]
 
 
+def keep_margin(ds: dict) -> int | None:
+    """Pixels kept around each lesion when unpacking DeepLesion slices: trimmed only in a download
+    (to bound the disk); the user's own archives give whole slices (None)."""
+    return ds.get("keep_margin", DEFAULT_KEEP_MARGIN) if ds.get("source") == "download" else None
+
+
 def receipt_path(raw_dir: str | Path, name: str) -> str:
     return f"{Path(raw_dir).as_posix()}/{RECEIPTS}/{name}.json"
 
@@ -141,11 +153,7 @@ def check_source(ds_name: str, ds: dict) -> None:
     if rel.gated:
         raise ValueError(f"datasets.{ds_name}: the {rel.fmt} {rel.name} release cannot be downloaded automatically; "
                          f"set `source: raw_dir` and provide it yourself. {rel.help(raw)}")
-    margin, patch = ds.get("keep_margin", DEFAULT_KEEP_MARGIN), ds["patch_size"]
-    if rel.fmt == "deeplesion" and margin is not None and max(_sides(patch)) > 2 * margin:
-        raise ValueError(f"datasets.{ds_name}: patch_size {patch} needs keep_margin >= {(max(_sides(patch)) + 1) // 2} "
+    margin, side = keep_margin(ds), max(patch_hw(ds["patch_size"]))
+    if rel.fmt == "deeplesion" and margin is not None and side > 2 * margin:
+        raise ValueError(f"datasets.{ds_name}: patch_size {ds['patch_size']} needs keep_margin >= {(side + 1) // 2} "
                          f"(pixels kept around each lesion when unpacking DeepLesion archives), got {margin}")
-
-
-def _sides(patch_size) -> tuple[int, ...]:
-    return (patch_size,) if isinstance(patch_size, int) else tuple(patch_size)
