@@ -35,7 +35,6 @@ class ChecksumMismatch(DownloadError):
         then = ("the download was deleted, run again to fetch it afresh" if deleted
                 else "replace it with a good copy (or delete it to have it downloaded)")
         super().__init__(f"{path}: {checksum.algorithm} checksum mismatch: expected {checksum.digest}, got {actual}; {then}")
-        self.expected, self.actual = checksum.digest, actual
 
 
 @dataclass(frozen=True)
@@ -59,17 +58,16 @@ def file_digest(path: Path, algorithm: str) -> str:
     return digest.hexdigest()
 
 
-def verify(path: Path, checksum: Checksum | None, *, delete: bool = False) -> str | None:
-    """Digest of ``path`` if a checksum is known; raise on a mismatch, deleting the file if
-    ``delete`` (what this module downloaded; never a copy the user supplied)."""
+def verify(path: Path, checksum: Checksum | None, *, delete: bool = False) -> None:
+    """Check ``path`` against ``checksum`` (if one is known); raise on a mismatch, deleting the
+    file if ``delete`` (what this module downloaded; never a copy the user supplied)."""
     if checksum is None:
-        return None
+        return
     actual = file_digest(path, checksum.algorithm)
     if actual != checksum.digest:
         if delete:
             path.unlink(missing_ok=True)
         raise ChecksumMismatch(path, checksum, actual, deleted=delete)
-    return actual
 
 
 class _Retryable(DownloadError):
