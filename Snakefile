@@ -13,7 +13,6 @@ if "datasets" not in config:
     configfile: "config.yaml"
 
 
-
 include: "rules/common.smk"
 include: "rules/fetch.smk"
 include: "rules/data.smk"
@@ -24,6 +23,6 @@ include: "rules/report.smk"
 
 
 rule all:
+    default_target: True
     input:
         report_outputs(),
-    default_target: True

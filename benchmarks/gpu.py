@@ -36,8 +36,15 @@ def run(quick: bool) -> dict:
         )
     return {
         "figures": figures,
-        "settings": {"encoder": "resnet101", "batch_size": 10, "warmup_steps": warmup, "timed_steps": steps,
-                     "device_name": torch.cuda.get_device_name(0)},
-        "notes": [f"A1+L resnet101, batch 10, {warmup} warm-up + {steps} timed steps, cudnn.benchmark on",
-                  f"fp32 = PyTorch defaults: cuDNN convolutions may use TF32 (torch.backends.cudnn.allow_tf32 = {torch.backends.cudnn.allow_tf32})"],
+        "settings": {
+            "encoder": "resnet101",
+            "batch_size": 10,
+            "warmup_steps": warmup,
+            "timed_steps": steps,
+            "device_name": torch.cuda.get_device_name(0),
+        },
+        "notes": [
+            f"A1+L resnet101, batch 10, {warmup} warm-up + {steps} timed steps, cudnn.benchmark on",
+            f"fp32 = PyTorch defaults: cuDNN convolutions may use TF32 (torch.backends.cudnn.allow_tf32 = {torch.backends.cudnn.allow_tf32})",
+        ],
     }

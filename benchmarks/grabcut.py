@@ -52,9 +52,15 @@ def _sharded_seconds(pool: ProcessPoolExecutor, data: Path, n_shards: int) -> fl
     with Timer() as t:
         futures = [
             pool.submit(
-                pseudolabel_shard, str(data / "lesions.parquet"), str(data / "images.npy"), str(data / "gt_masks.npy"),
-                str(data / f"shard{n_shards}_{i}.npz"), str(data / f"shard{n_shards}_{i}.parquet"),
-                shard=i, n_shards=n_shards, iterations=ITERATIONS,
+                pseudolabel_shard,
+                str(data / "lesions.parquet"),
+                str(data / "images.npy"),
+                str(data / "gt_masks.npy"),
+                str(data / f"shard{n_shards}_{i}.npz"),
+                str(data / f"shard{n_shards}_{i}.parquet"),
+                shard=i,
+                n_shards=n_shards,
+                iterations=ITERATIONS,
             )
             for i in range(n_shards)
         ]

@@ -36,7 +36,9 @@ def unpack(raw: Path, workdir: Path) -> dict:
     kept_bytes = sum((dest / p).stat().st_size for p in kept)
     original_bytes = sum((raw / p).stat().st_size for p in kept)
     return {
-        "unpack_slices_per_s": len(kept) / t.seconds, "unpack_kept_slices": len(kept), "unpack_archive_slices": len(slices),
+        "unpack_slices_per_s": len(kept) / t.seconds,
+        "unpack_kept_slices": len(kept),
+        "unpack_archive_slices": len(slices),
         "unpack_kept_bytes_fraction": kept_bytes / original_bytes,
     }
 
@@ -48,16 +50,19 @@ def run(quick: bool, workdir) -> dict:
     unpacked = unpack(raw, Path(workdir))
     out = workdir / "ingest_out"
     tables = []
-    times = time_calls(lambda: tables.append(ingest("deeplesion", raw, out, patch_size=PATCH_SIZE, seed=0)),
-                       repeat=1 if quick else 3)
+    times = time_calls(
+        lambda: tables.append(ingest("deeplesion", raw, out, patch_size=PATCH_SIZE, seed=0)), repeat=1 if quick else 3
+    )
     n = len(tables[-1])
     seconds = median(times)
     sizes = synthetic_sizes(quick)
     return {
         "figures": {"lesions_per_s": n / seconds, "ingest_s": seconds, "lesions": n, **unpacked},
         "settings": {**sizes, "patch_size": PATCH_SIZE, "repeats": len(times)},
-        "notes": [f"synthetic DeepLesion, {sizes['n_cases']} key slices of {sizes['image_size']}px -> {n} lesions, "
-                  f"{PATCH_SIZE}x{PATCH_SIZE} patches; median of {len(times)} run(s), outputs written",
-                  "unpack: one zip of all slices; kept bytes fraction = trimmed PNGs / the same slices untrimmed "
-                  "(synthetic slices compress differently from real CT: indicative only)"],
+        "notes": [
+            f"synthetic DeepLesion, {sizes['n_cases']} key slices of {sizes['image_size']}px -> {n} lesions, "
+            f"{PATCH_SIZE}x{PATCH_SIZE} patches; median of {len(times)} run(s), outputs written",
+            "unpack: one zip of all slices; kept bytes fraction = trimmed PNGs / the same slices untrimmed "
+            "(synthetic slices compress differently from real CT: indicative only)",
+        ],
     }

@@ -21,7 +21,9 @@ N_PAIRS = 10_000
 SIZE = 64
 
 
-def random_blobs(rng: np.random.Generator, n: int, size: int = SIZE, chunk: int = 1000) -> tuple[np.ndarray, np.ndarray]:
+def random_blobs(
+    rng: np.random.Generator, n: int, size: int = SIZE, chunk: int = 1000
+) -> tuple[np.ndarray, np.ndarray]:
     """(truth, prediction) pairs of wobbly ellipses; each prediction is a shifted, rescaled truth."""
     yy, xx = np.mgrid[:size, :size].astype(np.float32)
     truth = np.zeros((n, size, size), bool)
@@ -57,7 +59,14 @@ def naive_scores(preds: np.ndarray, gts: np.ndarray) -> list[tuple[float, float,
         surface_g = np.argwhere(g ^ ndimage.binary_erosion(g))
         d = cdist(surface_p, surface_g)
         p_to_g, g_to_p = d.min(axis=1), d.min(axis=0)
-        rows.append((tp / (tp + fp + fn), 2 * tp / (2 * tp + fp + fn), max(p_to_g.max(), g_to_p.max()), max(p_to_g.mean(), g_to_p.mean())))
+        rows.append(
+            (
+                tp / (tp + fp + fn),
+                2 * tp / (2 * tp + fp + fn),
+                max(p_to_g.max(), g_to_p.max()),
+                max(p_to_g.mean(), g_to_p.mean()),
+            )
+        )
     return rows
 
 
@@ -91,7 +100,11 @@ def run(quick: bool) -> dict:
         f"Hausdorff agrees with the naive loop on {hd_agree:.1%} of pairs "
         "(surface-to-surface vs all foreground pixels; AVD differs by definition: ours averages over all pixels)",
     ]
-    extrapolated = [name for name, n in (("score_masks", n_ours), ("same-four-metrics loop", n_same), ("naive", n_naive)) if n != N_PAIRS]
+    extrapolated = [
+        name
+        for name, n in (("score_masks", n_ours), ("same-four-metrics loop", n_same), ("naive", n_naive))
+        if n != N_PAIRS
+    ]
     if extrapolated:
         notes.append(f"10k-pair seconds extrapolated linearly from fewer pairs for: {', '.join(extrapolated)}")
     return {
@@ -103,7 +116,12 @@ def run(quick: bool) -> dict:
             "naive_pairs_per_s": n_naive / t_naive.seconds,
             "speedup_score_masks_vs_naive": t_naive.seconds / n_naive / (t_ours.seconds / n_ours),
         },
-        "settings": {"mask_size": SIZE, "pairs_score_masks": n_ours, "pairs_same_metrics": n_same, "pairs_naive": n_naive,
-                     "hausdorff_agreement": hd_agree},
+        "settings": {
+            "mask_size": SIZE,
+            "pairs_score_masks": n_ours,
+            "pairs_same_metrics": n_same,
+            "pairs_naive": n_naive,
+            "hausdorff_agreement": hd_agree,
+        },
         "notes": notes,
     }

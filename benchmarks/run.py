@@ -1,8 +1,8 @@
 """Run the benchmark suite, print a table and write one JSON file per run to results/bench/.
 
-    python -m benchmarks            # full suite (under 5 minutes on a 2-core CPU)
-    python -m benchmarks --quick    # smaller sizes, for the test (under a minute)
-    python benchmarks/run.py ...    # the same
+python -m benchmarks            # full suite (under 5 minutes on a 2-core CPU)
+python -m benchmarks --quick    # smaller sizes, for the test (under a minute)
+python benchmarks/run.py ...    # the same
 """
 
 from __future__ import annotations
@@ -53,8 +53,15 @@ def _run_one(name: str, args: argparse.Namespace, workdir: Path) -> dict:
 
 
 def unit(figure: str) -> str:
-    for suffix, label in (("images_per_s", "images/s"), ("pairs_per_s", "pairs/s"), ("patches_per_s", "patches/s"),
-                          ("lesions_per_s", "lesions/s"), ("slices_per_s", "slices/s"), ("_mib", "MiB"), ("_s", "s")):
+    for suffix, label in (
+        ("images_per_s", "images/s"),
+        ("pairs_per_s", "pairs/s"),
+        ("patches_per_s", "patches/s"),
+        ("lesions_per_s", "lesions/s"),
+        ("slices_per_s", "slices/s"),
+        ("_mib", "MiB"),
+        ("_s", "s"),
+    ):
         if figure.endswith(suffix):
             return label
     if figure.startswith(("speedup", "pixel_ratio")) or "speedup" in figure:
@@ -85,7 +92,10 @@ def format_table(results: dict, facts: dict) -> str:
             rows.append((name, figure, _fmt(value), unit(figure)))
         notes += [f"[{name}] {note}" for note in result.get("notes", [])]
     widths = [max(len(r[i]) for r in rows) for i in range(4)]
-    line = lambda r: "| " + " | ".join(c.rjust(w) if i == 2 else c.ljust(w) for i, (c, w) in enumerate(zip(r, widths))) + " |"  # noqa: E731
+
+    def line(r):
+        return "| " + " | ".join(c.rjust(w) if i == 2 else c.ljust(w) for i, (c, w) in enumerate(zip(r, widths))) + " |"
+
     out = [
         f"lesionmtl benchmarks on {facts['device_name']} ({facts['device']}, {facts['cpu_cores_available']} cores, "
         f"torch {facts['torch']}, load average at start {facts['load_average_start']})",
@@ -98,15 +108,25 @@ def format_table(results: dict, facts: dict) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m benchmarks", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        prog="python -m benchmarks", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--quick", action="store_true", help="small sizes, for the test (under a minute)")
-    parser.add_argument("--out-dir", type=Path, default=REPO / "results" / "bench",
-                        help="where the JSON file goes (default: results/bench/)")
-    parser.add_argument("--only", default=",".join(BENCHMARKS),
-                        help=f"comma-separated subset of: {', '.join(BENCHMARKS)}")
-    parser.add_argument("--threads", type=int, default=1,
-                        help="torch threads for CPU training (default 1, as config.yaml training.threads)")
+    parser.add_argument(
+        "--out-dir",
+        type=Path,
+        default=REPO / "results" / "bench",
+        help="where the JSON file goes (default: results/bench/)",
+    )
+    parser.add_argument(
+        "--only", default=",".join(BENCHMARKS), help=f"comma-separated subset of: {', '.join(BENCHMARKS)}"
+    )
+    parser.add_argument(
+        "--threads",
+        type=int,
+        default=1,
+        help="torch threads for CPU training (default 1, as config.yaml training.threads)",
+    )
     args = parser.parse_args(argv)
     selected = [name.strip() for name in args.only.split(",") if name.strip()]
     unknown = sorted(set(selected) - set(BENCHMARKS))
@@ -137,7 +157,9 @@ def main(argv: list[str] | None = None) -> int:
     while out_path.exists():  # one file per run, never overwritten
         out_path = out_path.with_name(f"{stem}-{counter}.json")
         counter += 1
-    out_path.write_text(json.dumps({"machine": facts, "quick": args.quick, "benchmarks": results}, indent=2, default=str) + "\n")
+    out_path.write_text(
+        json.dumps({"machine": facts, "quick": args.quick, "benchmarks": results}, indent=2, default=str) + "\n"
+    )
     print(format_table(results, facts))
     print(f"total {facts['total_seconds']:.1f} s; JSON written to {out_path}")
     return 1 if any("error" in r for r in results.values()) else 0

@@ -11,7 +11,7 @@ from typing import Any
 class Timer:
     """``with Timer() as t: ...`` then ``t.seconds``."""
 
-    def __enter__(self) -> "Timer":
+    def __enter__(self) -> Timer:
         self._start = time.perf_counter()
         self.seconds = float("nan")
         return self

@@ -54,8 +54,13 @@ def measure_step_throughput(
         n_clusters=N_CLUSTERS,
     )
     config = TrainConfig(
-        "a1l", encoder=encoder, encoder_weights=None, batch_size=batch_size, device=device,
-        threads=threads, mixed_precision=mixed_precision,
+        "a1l",
+        encoder=encoder,
+        encoder_weights=None,
+        batch_size=batch_size,
+        device=device,
+        threads=threads,
+        mixed_precision=mixed_precision,
     )
     threads_before = torch.get_num_threads()
     try:
@@ -101,7 +106,9 @@ def run(quick: bool, threads: int | None = 1) -> dict:
     else:
         encoder, batch_size, device = "resnet18", (2 if quick else 4), "cpu"
         warmup, steps = (1, 1) if quick else (1, 3)
-    common = dict(encoder=encoder, batch_size=batch_size, warmup_steps=warmup, steps=steps, device=device, threads=threads)
+    common = dict(
+        encoder=encoder, batch_size=batch_size, warmup_steps=warmup, steps=steps, device=device, threads=threads
+    )
     ours = measure_step_throughput(OURS_HW, **common)
     original = measure_step_throughput(ORIGINAL_HW, **common)
     padded = tuple(-(-v // 16) * 16 for v in OURS_HW)
@@ -122,9 +129,17 @@ def run(quick: bool, threads: int | None = 1) -> dict:
             "original_step_s": original["step_s"],
         },
         "settings": {
-            "arch": "a1l", "encoder": encoder, "n_clusters": N_CLUSTERS, "batch_size": batch_size,
-            "warmup_steps": warmup, "timed_steps": steps, "device": ours["device"], "threads": ours["threads"],
-            "parameters": ours["parameters"], "ours_input": list(OURS_HW), "ours_padded": list(padded),
+            "arch": "a1l",
+            "encoder": encoder,
+            "n_clusters": N_CLUSTERS,
+            "batch_size": batch_size,
+            "warmup_steps": warmup,
+            "timed_steps": steps,
+            "device": ours["device"],
+            "threads": ours["threads"],
+            "parameters": ours["parameters"],
+            "ours_input": list(OURS_HW),
+            "ours_padded": list(padded),
             "original_input": list(ORIGINAL_HW),
         },
         "notes": notes,

@@ -34,7 +34,9 @@ rule b:
 
 
 def _snakemake(*args: str, cwd: Path) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "snakemake", *args], cwd=cwd, capture_output=True, text=True, timeout=600)
+    return subprocess.run(
+        [sys.executable, "-m", "snakemake", *args], cwd=cwd, capture_output=True, text=True, timeout=600
+    )
 
 
 def _check(proc: subprocess.CompletedProcess, what: str) -> None:

@@ -9,6 +9,7 @@ killed or not, so no stale lock is ever left behind.
 
 from __future__ import annotations
 
+import contextlib
 import fcntl
 import logging
 import os
@@ -27,10 +28,8 @@ _held: dict[tuple[str, str], int] = {}  # (lock dir, name) -> lock file descript
 def _open_lock(path: Path) -> int:
     """A lock file anyone may lock: flock needs no write access, and other users share the folder."""
     fd = os.open(path, os.O_RDONLY | os.O_CREAT, 0o666)
-    try:
+    with contextlib.suppress(PermissionError):  # another user's file: already shared
         os.fchmod(fd, 0o666)
-    except PermissionError:  # another user's file: already shared
-        pass
     return fd
 
 
@@ -44,10 +43,8 @@ def claim_free(names: list[str], lock_dir: Path = DEFAULT_LOCK_DIR, wait_seconds
         if (str(lock_dir), name) in _held:
             return index
     lock_dir.mkdir(parents=True, exist_ok=True)
-    try:
+    with contextlib.suppress(PermissionError):
         lock_dir.chmod(0o1777)  # shared like /tmp, whoever created it
-    except PermissionError:
-        pass
     deadline = time.monotonic() + wait_seconds
     while True:
         for index, name in enumerate(names):

@@ -80,5 +80,10 @@ def evaluate_run(
             metrics["cluster_true"] = true
             metrics["cluster_correct"] = metrics["cluster_pred"] == true
     test = metrics[metrics["split"] == "test"]
-    log.info("test lesions %d, mean dice %.4f, empty predictions %d", len(test), test["dice"].mean(), int(test["empty_pred"].sum()))
+    log.info(
+        "test lesions %d, mean dice %.4f, empty predictions %d",
+        len(test),
+        test["dice"].mean(),
+        int(test["empty_pred"].sum()),
+    )
     return metrics, predictions

@@ -17,7 +17,7 @@ and :func:`hausdorff` is reported separately.
 
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 import numpy as np
 import pandas as pd
@@ -43,9 +43,7 @@ __all__ = [
 def _as_pair(pred: np.ndarray, gt: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     pred, gt = np.asarray(pred), np.asarray(gt)
     if pred.shape != gt.shape or pred.ndim != 2:
-        raise ValueError(
-            f"pred and gt must be 2-D arrays of the same shape, got pred {pred.shape} and gt {gt.shape}"
-        )
+        raise ValueError(f"pred and gt must be 2-D arrays of the same shape, got pred {pred.shape} and gt {gt.shape}")
     return pred != 0, gt != 0
 
 
@@ -79,9 +77,7 @@ def volumetric_similarity(pred: np.ndarray, gt: np.ndarray) -> float:
     return 1.0 if denom == 0 else 1.0 - abs(fn - fp) / denom
 
 
-def _directed_distances(
-    a: np.ndarray, b: np.ndarray, spacing: tuple[float, float] | None
-) -> np.ndarray:
+def _directed_distances(a: np.ndarray, b: np.ndarray, spacing: tuple[float, float] | None) -> np.ndarray:
     """Distance from every foreground pixel of ``a`` to the nearest foreground pixel of ``b``.
 
     A Euclidean distance transform of ``~b`` gives, at each pixel, the distance to the
@@ -128,9 +124,7 @@ def avd(pred: np.ndarray, gt: np.ndarray, *, spacing: tuple[float, float] | None
     return float(max(d[0].mean(), d[1].mean()))
 
 
-def hausdorff(
-    pred: np.ndarray, gt: np.ndarray, *, spacing: tuple[float, float] | None = None
-) -> float:
+def hausdorff(pred: np.ndarray, gt: np.ndarray, *, spacing: tuple[float, float] | None = None) -> float:
     """Hausdorff distance max(max_a min_b ||a-b||, max_b min_a ||a-b||).
 
     This is what the original code reported as "AVD"; kept as its own metric.
@@ -148,9 +142,7 @@ def _center(mask: np.ndarray) -> tuple[float, float]:
     return (rows[0] + rows[-1]) / 2.0, (cols[0] + cols[-1]) / 2.0
 
 
-def center_error(
-    pred: np.ndarray, gt: np.ndarray, *, spacing: tuple[float, float] | None = None
-) -> float:
+def center_error(pred: np.ndarray, gt: np.ndarray, *, spacing: tuple[float, float] | None = None) -> float:
     """Euclidean distance between the extreme-point centres of the two masks.
 
     Centre of a mask: x_c = (leftmost x + rightmost x)/2, y_c = (top y + bottom y)/2.
@@ -239,9 +231,7 @@ OVERLAP_METRICS = ("iou", "dice", "vs")
 DISTANCE_METRICS = ("avd", "hausdorff", "center_error", "perimeter_error")
 
 
-def score_masks(
-    preds: np.ndarray, gts: np.ndarray, *, spacing: tuple[float, float] | None = None
-) -> pd.DataFrame:
+def score_masks(preds: np.ndarray, gts: np.ndarray, *, spacing: tuple[float, float] | None = None) -> pd.DataFrame:
     """Score N prediction/ground-truth pairs (arrays of shape (N, H, W)), one row each.
 
     Columns: every key of :data:`METRIC_FUNCTIONS` plus ``empty_pred`` (prediction has
@@ -263,8 +253,7 @@ def score_masks(
     preds, gts = np.asarray(preds), np.asarray(gts)
     if preds.shape != gts.shape or preds.ndim != 3:
         raise ValueError(
-            f"preds and gts must be 3-D (N, H, W) arrays of the same shape, "
-            f"got preds {preds.shape} and gts {gts.shape}"
+            f"preds and gts must be 3-D (N, H, W) arrays of the same shape, got preds {preds.shape} and gts {gts.shape}"
         )
     rows = [{**pair_scores(p, g, spacing=spacing), "empty_pred": not p.any()} for p, g in zip(preds, gts)]
     df = pd.DataFrame(rows, columns=[*METRIC_FUNCTIONS, "empty_pred"])

@@ -13,7 +13,15 @@ from torch import nn
 
 from lesionmtl.architectures import ARCHITECTURES, PAIRED, WITH_CLUSTER_HEAD, needs_clusters
 
-__all__ = ["ARCHITECTURES", "PAIRED", "WITH_CLUSTER_HEAD", "build_model", "count_parameters", "forward_outputs", "needs_clusters"]
+__all__ = [
+    "ARCHITECTURES",
+    "PAIRED",
+    "WITH_CLUSTER_HEAD",
+    "build_model",
+    "count_parameters",
+    "forward_outputs",
+    "needs_clusters",
+]
 
 
 def build_model(

@@ -79,13 +79,17 @@ def resize_mask(mask: np.ndarray, size_hw: tuple[int, int]) -> np.ndarray:
     return resize_image(mask.astype(np.float32), size_hw) >= 0.5
 
 
-def to_patch(points: np.ndarray, offset_xy: tuple[float, float], scale_xy: tuple[float, float] = (1.0, 1.0)) -> np.ndarray:
+def to_patch(
+    points: np.ndarray, offset_xy: tuple[float, float], scale_xy: tuple[float, float] = (1.0, 1.0)
+) -> np.ndarray:
     """Map source-image points (..., 2) into patch coordinates."""
     p = np.asarray(points, dtype=float)
     return (p - np.asarray(offset_xy, float) + 0.5) * np.asarray(scale_xy, float) - 0.5
 
 
-def to_source(points: np.ndarray, offset_xy: tuple[float, float], scale_xy: tuple[float, float] = (1.0, 1.0)) -> np.ndarray:
+def to_source(
+    points: np.ndarray, offset_xy: tuple[float, float], scale_xy: tuple[float, float] = (1.0, 1.0)
+) -> np.ndarray:
     """Inverse of :func:`to_patch`."""
     p = np.asarray(points, dtype=float)
     return (p + 0.5) / np.asarray(scale_xy, float) - 0.5 + np.asarray(offset_xy, float)

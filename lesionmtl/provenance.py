@@ -19,7 +19,16 @@ STAGE_CODE: dict[str, tuple[str, ...]] = {
     "pseudolabels": ("pseudolabels.py", "recist.py", "metrics.py", "io.py"),
     "cluster": ("clustering.py", "io.py"),
     "train": ("training.py", "models.py", "architectures.py", "tensors.py", "devices.py", "io.py"),
-    "evaluate": ("evaluation.py", "metrics.py", "training.py", "models.py", "architectures.py", "clustering.py", "tensors.py", "io.py"),
+    "evaluate": (
+        "evaluation.py",
+        "metrics.py",
+        "training.py",
+        "models.py",
+        "architectures.py",
+        "clustering.py",
+        "tensors.py",
+        "io.py",
+    ),
     "report": ("report", "io.py"),
 }
 

@@ -55,7 +55,9 @@ def grabcut_seeds(recist: np.ndarray, shape: tuple[int, int], margin: int = 5, c
     return seeds
 
 
-def grabcut_mask(image: np.ndarray, recist: np.ndarray, iterations: int = 5, margin: int = 5) -> tuple[np.ndarray, bool]:
+def grabcut_mask(
+    image: np.ndarray, recist: np.ndarray, iterations: int = 5, margin: int = 5
+) -> tuple[np.ndarray, bool]:
     """GrabCut seeded by the RECIST marks (see :func:`grabcut_seeds`); returns (mask, fell_back).
 
     Falls back to the ellipse mask when GrabCut has nothing to work with (a flat box, or no
@@ -152,8 +154,15 @@ def make_pseudolabels(
 
 
 def pseudolabel_shard(
-    lesions_path: str, images_path: str, gt_path: str, out_masks: str, out_facts: str,
-    *, shard: int, n_shards: int, iterations: int = 5,
+    lesions_path: str,
+    images_path: str,
+    gt_path: str,
+    out_masks: str,
+    out_facts: str,
+    *,
+    shard: int,
+    n_shards: int,
+    iterations: int = 5,
 ) -> None:
     """Pseudo-labels of one contiguous shard of the patches (GrabCut is the slow part)."""
     lesions = pd.read_parquet(lesions_path).sort_values("patch_index", ignore_index=True)
@@ -163,13 +172,14 @@ def pseudolabel_shard(
     ellipses, grabcuts, facts = make_pseudolabels(
         images, lesions, gt if len(gt) else None, rows=rows, iterations=iterations
     )
-    with atomic_path(out_masks) as tmp:
-        with open(tmp, "wb") as handle:
-            np.savez(handle, ellipse=ellipses, grabcut=grabcuts)
+    with atomic_path(out_masks) as tmp, open(tmp, "wb") as handle:
+        np.savez(handle, ellipse=ellipses, grabcut=grabcuts)
     save_parquet(out_facts, facts)
 
 
-def merge_shards(mask_paths: list[str], fact_paths: list[str], out_ellipse: str, out_grabcut: str, out_facts: str) -> None:
+def merge_shards(
+    mask_paths: list[str], fact_paths: list[str], out_ellipse: str, out_grabcut: str, out_facts: str
+) -> None:
     """Concatenate the shards, in order, into one array per pseudo-label kind and one table."""
     shards = [np.load(path) for path in mask_paths]
     save_npy(out_ellipse, np.concatenate([s["ellipse"] for s in shards]))

@@ -9,12 +9,11 @@ Angles are in degrees in [0, 180), measured from +x towards +y (y points down).
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Sequence
 
 import cv2
 import numpy as np
-
 
 
 def _norm_angle(degrees: float) -> float:

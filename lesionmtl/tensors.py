@@ -33,7 +33,12 @@ class ImageBatcher:
             raise ValueError(f"expected (N,H,W,3) uint8 patches, got {images.shape} {images.dtype}")
         self.images = torch.from_numpy(np.ascontiguousarray(images)).to(device).permute(0, 3, 1, 2)
         self.height, self.width = images.shape[1:3]
-        self.pad = (0, padded_size(self.width, multiple) - self.width, 0, padded_size(self.height, multiple) - self.height)
+        self.pad = (
+            0,
+            padded_size(self.width, multiple) - self.width,
+            0,
+            padded_size(self.height, multiple) - self.height,
+        )
         self.mean = torch.tensor(IMAGENET_MEAN, device=device).view(1, 3, 1, 1)
         self.std = torch.tensor(IMAGENET_STD, device=device).view(1, 3, 1, 1)
         self.memory_format = memory_format(device)

@@ -198,7 +198,9 @@ class Trainer:
         self.model.train()
         sums = {"loss": 0.0, "seg_loss": 0.0, "cls_loss": 0.0}
         if self.config.arch in PAIRED and self.data.clusters is not None:
-            batches = _cluster_pair_batches(self.data.train_idx, self.data.clusters, self.config.batch_size, self.generator)
+            batches = _cluster_pair_batches(
+                self.data.train_idx, self.data.clusters, self.config.batch_size, self.generator
+            )
         else:
             batches = _epoch_batches(self.data.train_idx, self.config.batch_size, self.generator)
         for rows in tqdm(batches, desc=f"epoch {epoch}", leave=False, mininterval=5):
@@ -298,8 +300,13 @@ class Trainer:
             self._save_state()
             log.info(
                 "epoch %d/%d  train loss %.4f  val seg loss %.4f  val dice %.3f%s  (%.1fs)",
-                epoch, self.config.epochs, row["train_loss"], row["val_seg_loss"], row["val_dice"],
-                f"  val cls acc {row['val_cls_acc']:.3f}" if "val_cls_acc" in row else "", row["seconds"],
+                epoch,
+                self.config.epochs,
+                row["train_loss"],
+                row["val_seg_loss"],
+                row["val_dice"],
+                f"  val cls acc {row['val_cls_acc']:.3f}" if "val_cls_acc" in row else "",
+                row["seconds"],
             )
         best_epoch = int(np.argmin([h["val_seg_loss"] for h in self.history])) + 1
         return {
@@ -317,7 +324,9 @@ def environment_facts(device: torch.device) -> dict:
 
     return {
         "device": device.type,
-        "device_name": torch.cuda.get_device_name(device) if device.type == "cuda" else platform.processor() or platform.machine(),
+        "device_name": torch.cuda.get_device_name(device)
+        if device.type == "cuda"
+        else platform.processor() or platform.machine(),
         "torch": torch.__version__,
         "segmentation_models_pytorch": smp.__version__,
         "numpy": np.__version__,
@@ -327,7 +336,9 @@ def environment_facts(device: torch.device) -> dict:
     }
 
 
-def train_run(config: TrainConfig, data: TrainingData, out_model: Path, out_history: Path, out_run: Path, state_dir: Path) -> dict:
+def train_run(
+    config: TrainConfig, data: TrainingData, out_model: Path, out_history: Path, out_run: Path, state_dir: Path
+) -> dict:
     """Train one run and write its best checkpoint, per-epoch history and run facts."""
     wall = time.perf_counter()
     trainer = Trainer(config, data, state_dir)

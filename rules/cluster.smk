@@ -7,12 +7,12 @@ rule cluster:
     output:
         clusters=f"{RESULTS}/{{dataset}}/clusters/k{{k}}.parquet",
         centres=f"{RESULTS}/{{dataset}}/clusters/k{{k}}_centres.parquet",
+    log:
+        f"{RESULTS}/logs/cluster/{{dataset}}_k{{k}}.log",
+    conda:
+        "../envs/lesionmtl.yaml"
     params:
         k=lambda w: int(w.k),
         code=code_hash("cluster"),
-    conda:
-        "../envs/lesionmtl.yaml"
-    log:
-        f"{RESULTS}/logs/cluster/{{dataset}}_k{{k}}.log",
     script:
         "../workflow_scripts/cluster.py"

@@ -9,7 +9,13 @@ from snakemake.logging import logger
 from lesionmtl.config import SCHEMA_PATH, study_runs
 from lesionmtl.architectures import needs_clusters
 from lesionmtl.fetching.releases import (
-    RECEIPTS, check_source, dataset_release, files_to_fetch, files_to_put_by_hand, keep_margin, receipt_path,
+    RECEIPTS,
+    check_source,
+    dataset_release,
+    files_to_fetch,
+    files_to_put_by_hand,
+    keep_margin,
+    receipt_path,
 )
 from lesionmtl.provenance import code_hash
 
@@ -25,9 +31,11 @@ for _name, _ds in REAL_DATASETS.items():
         raise WorkflowError(str(exc)) from None
     _missing = files_to_put_by_hand(_ds)
     if _missing:  # a warning, not an error: dry runs must still plan
-        logger.warning(f"datasets.{_name}: not there yet and without a direct download link: "
-                       f"{', '.join(str(m) for m in _missing)}; the run will stop when it needs them. "
-                       f"{dataset_release(_ds).help(_ds['raw_dir'])}")
+        logger.warning(
+            f"datasets.{_name}: not there yet and without a direct download link: "
+            f"{', '.join(str(m) for m in _missing)}; the run will stop when it needs them. "
+            f"{dataset_release(_ds).help(_ds['raw_dir'])}"
+        )
 # Release files fetched per real dataset (none: raw_dir is read as it is).
 FETCHED = {name: files_to_fetch(ds) for name, ds in REAL_DATASETS.items()}
 

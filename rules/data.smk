@@ -5,14 +5,14 @@
 rule synthesize:
     output:
         directory(f"{RESULTS}/raw/{{dataset}}"),
+    log:
+        f"{RESULTS}/logs/synthesize/{{dataset}}.log",
+    conda:
+        "../envs/lesionmtl.yaml"
     params:
         fmt=lambda w: dataset_config(w)["format"],
         synthetic=lambda w: dataset_config(w)["synthetic"],
         code=code_hash("synthesize"),
-    conda:
-        "../envs/lesionmtl.yaml"
-    log:
-        f"{RESULTS}/logs/synthesize/{{dataset}}.log",
     script:
         "../workflow_scripts/synthesize.py"
 
@@ -26,6 +26,12 @@ rule ingest:
         gt_masks=f"{RESULTS}/{{dataset}}/patches/gt_masks.npy",
         rejected=f"{RESULTS}/{{dataset}}/rejected.parquet",
         summary=f"{RESULTS}/{{dataset}}/ingest.json",
+    log:
+        f"{RESULTS}/logs/ingest/{{dataset}}.log",
+    benchmark:
+        f"{RESULTS}/benchmarks/ingest/{{dataset}}.tsv"
+    conda:
+        "../envs/lesionmtl.yaml"
     params:
         raw_dir=raw_dir,
         fmt=lambda w: dataset_config(w)["format"],
@@ -34,11 +40,5 @@ rule ingest:
         split_seed=lambda w: dataset_config(w).get("split_seed", 0),
         reader=lambda w: dataset_config(w).get("reader", {}),
         code=code_hash("ingest"),
-    conda:
-        "../envs/lesionmtl.yaml"
-    log:
-        f"{RESULTS}/logs/ingest/{{dataset}}.log",
-    benchmark:
-        f"{RESULTS}/benchmarks/ingest/{{dataset}}.tsv"
     script:
         "../workflow_scripts/ingest.py"

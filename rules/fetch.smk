@@ -28,19 +28,19 @@ rule fetch:
         fetch_prerequisites,
     output:
         f"{{raw}}/{RECEIPTS}/{{file}}.json",
+    log:
+        f"{{raw}}/{RECEIPTS}/{{file}}.log",
+    wildcard_constraints:
+        raw="|".join(re.escape(d) for d in FETCH_DIRS) or "(?!)",
+        file=r"[^/]+",
+    conda:
+        "../envs/lesionmtl.yaml"
+    resources:
+        downloads=1,
     params:
         dataset=lambda w: FETCH_DIRS[w.raw],
         # What the unpacked files depend on; not the mirror, URL or code, so that neither a
         # different mirror nor a code edit downloads hundreds of gigabytes again.
         keep_margin=fetch_keep_margin,
-    wildcard_constraints:
-        raw="|".join(re.escape(d) for d in FETCH_DIRS) or "(?!)",
-        file=r"[^/]+",
-    resources:
-        downloads=1,
-    conda:
-        "../envs/lesionmtl.yaml"
-    log:
-        f"{{raw}}/{RECEIPTS}/{{file}}.log",
     script:
         "../workflow_scripts/fetch.py"

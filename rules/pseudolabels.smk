@@ -11,17 +11,17 @@ rule pseudolabel_shard:
     output:
         masks=temp(f"{RESULTS}/{{dataset}}/pseudo/shards/{{shard}}.npz"),
         facts=temp(f"{RESULTS}/{{dataset}}/pseudo/shards/{{shard}}.parquet"),
+    log:
+        f"{RESULTS}/logs/pseudolabels/{{dataset}}_{{shard}}.log",
+    benchmark:
+        f"{RESULTS}/benchmarks/pseudolabels/{{dataset}}_{{shard}}.tsv"
+    conda:
+        "../envs/lesionmtl.yaml"
     params:
         shard=lambda w: int(w.shard),
         n_shards=N_SHARDS,
         iterations=config["pseudolabels"].get("grabcut_iterations", 5),
         code=code_hash("pseudolabels"),
-    conda:
-        "../envs/lesionmtl.yaml"
-    log:
-        f"{RESULTS}/logs/pseudolabels/{{dataset}}_{{shard}}.log",
-    benchmark:
-        f"{RESULTS}/benchmarks/pseudolabels/{{dataset}}_{{shard}}.tsv"
     script:
         "../workflow_scripts/pseudolabel_shard.py"
 
@@ -34,9 +34,9 @@ rule pseudolabels:
         ellipse=f"{RESULTS}/{{dataset}}/pseudo/ellipse.npy",
         grabcut=f"{RESULTS}/{{dataset}}/pseudo/grabcut.npy",
         facts=f"{RESULTS}/{{dataset}}/pseudolabels.parquet",
-    conda:
-        "../envs/lesionmtl.yaml"
     log:
         f"{RESULTS}/logs/pseudolabels/{{dataset}}.log",
+    conda:
+        "../envs/lesionmtl.yaml"
     script:
         "../workflow_scripts/pseudolabels.py"

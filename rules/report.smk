@@ -14,6 +14,11 @@ def run_files(study, name):
     return [f"{d}/{name}" for d in study_dirs(study)]
 
 
+def in_report(path, caption, category):
+    """An output shown in `snakemake --report` (Snakemake's parser misreads `report(` at a line start)."""
+    return report(path, caption=f"captions/{caption}.rst", category=category)
+
+
 def table(stem, caption, category="Tables"):
     return {
         ext: report(f"{TABLES}/{stem}.{ext}", caption=f"captions/{caption}.rst", category=category)
@@ -34,13 +39,24 @@ def per_dataset(name):
 
 def report_outputs():
     """The artefacts `rule all` asks for: those whose study is configured."""
-    wanted = [f"{TABLES}/data.md", f"{TABLES}/table1.md", f"{TABLES}/table2.md", f"{TABLES}/parameters.md",
-              f"{FIGURES}/figure3_{DATASETS[0]}.png", f"{FIGURES}/figure4.png",
-              f"{FIGURES}/training_curves.png", f"{FIGURES}/pseudolabel_quality.png"]
+    wanted = [
+        f"{TABLES}/data.md",
+        f"{TABLES}/table1.md",
+        f"{TABLES}/table2.md",
+        f"{TABLES}/parameters.md",
+        f"{FIGURES}/figure3_{DATASETS[0]}.png",
+        f"{FIGURES}/figure4.png",
+        f"{FIGURES}/training_curves.png",
+        f"{FIGURES}/pseudolabel_quality.png",
+    ]
     if any(m in ("a1l", "unetl") for m in STUDIES["main"]["models"]):
         wanted.append(f"{TABLES}/table8.md")
-    optional = {"supervision": f"{TABLES}/table6.md", "backbone": f"{TABLES}/table7.md",
-                "clusters": f"{FIGURES}/figure2.png", "alpha": f"{FIGURES}/figure5.png"}
+    optional = {
+        "supervision": f"{TABLES}/table6.md",
+        "backbone": f"{TABLES}/table7.md",
+        "clusters": f"{FIGURES}/figure2.png",
+        "alpha": f"{FIGURES}/figure5.png",
+    }
     return wanted + [path for study, path in optional.items() if study in STUDIES]
 
 
@@ -102,7 +118,7 @@ ARTEFACT_RULES = {
             clusters=[f"{RESULTS}/{ds}/clusters/k{config['datasets'][ds]['k']}.parquet" for ds in DATASETS],
         ),
         output=dict(
-            png=[report(f"{FIGURES}/figure3_{ds}.png", caption="captions/figure3.rst", category="Figures") for ds in DATASETS],
+            png=[in_report(f"{FIGURES}/figure3_{ds}.png", "figure3", "Figures") for ds in DATASETS],
             pdf=[f"{FIGURES}/figure3_{ds}.pdf" for ds in DATASETS],
         ),
     ),
@@ -143,13 +159,13 @@ for artefact, spec in ARTEFACT_RULES.items():
             **spec.get("input", {}),
         output:
             **spec["output"],
-        params:
-            **spec.get("params", {}),
-            code=code_hash("report"),
-            **COMMON,
-        conda:
-            "../envs/lesionmtl.yaml"
         log:
             f"{RESULTS}/logs/report/{artefact}.log",
+        conda:
+            "../envs/lesionmtl.yaml"
+        params:
+            **spec.get("params", {}),
+            **COMMON,
+            code=code_hash("report"),
         script:
             "../workflow_scripts/report.py"

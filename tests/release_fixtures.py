@@ -57,7 +57,7 @@ def deeplesion_release(www: Path, root: Path, n_zips: int = N_DEEPLESION_ZIPS) -
     www.mkdir(parents=True, exist_ok=True)
     for n in range(1, n_zips + 1):
         with zipfile.ZipFile(www / f"Images_png_{n:02d}.zip", "w") as z:
-            for folder in series[n - 1::n_zips]:
+            for folder in series[n - 1 :: n_zips]:
                 for png in sorted(folder.glob("*.png")):
                     z.write(png, f"Images_png/{folder.name}/{png.name}")
             if n == 1:
@@ -79,12 +79,19 @@ def msd_release(www: Path, root: Path) -> Path:
         nib.save(nib.load(raw / f"segmentation-{n}.nii"), stage / "labelsTr" / f"liver_{n}.nii.gz")
         (stage / "imagesTr" / f"._liver_{n}.nii.gz").write_bytes(b"\x00\x05\x16\x07stub")
     nib.save(nib.load(raw / f"volume-{cases[0]}.nii"), stage / "imagesTs" / "liver_900.nii.gz")
-    (stage / "dataset.json").write_text(json.dumps({
-        "name": "Liver", "labels": {"0": "background", "1": "liver", "2": "cancer"},
-        "numTraining": len(cases), "training": [
-            {"image": f"./imagesTr/liver_{n}.nii.gz", "label": f"./labelsTr/liver_{n}.nii.gz"} for n in cases
-        ], "test": ["./imagesTs/liver_900.nii.gz"],
-    }))
+    (stage / "dataset.json").write_text(
+        json.dumps(
+            {
+                "name": "Liver",
+                "labels": {"0": "background", "1": "liver", "2": "cancer"},
+                "numTraining": len(cases),
+                "training": [
+                    {"image": f"./imagesTr/liver_{n}.nii.gz", "label": f"./labelsTr/liver_{n}.nii.gz"} for n in cases
+                ],
+                "test": ["./imagesTs/liver_900.nii.gz"],
+            }
+        )
+    )
     www.mkdir(parents=True, exist_ok=True)
     with tarfile.open(www / "Task03_Liver.tar", "w") as tar:
         tar.add(stage, arcname="Task03_Liver")
@@ -99,7 +106,7 @@ def dataverse_release(www: Path, root: Path) -> list[dict]:
     www.mkdir(parents=True, exist_ok=True)
     for name, files, folder in (
         ("HAM10000_images_part_1.zip", images[: len(images) // 2], ""),
-        ("HAM10000_images_part_2.zip", images[len(images) // 2:], ""),
+        ("HAM10000_images_part_2.zip", images[len(images) // 2 :], ""),
         ("HAM10000_segmentations_lesion_tschandl.zip", masks, "HAM10000_segmentations_lesion_tschandl/"),
     ):
         with zipfile.ZipFile(www / name, "w") as z:
@@ -112,15 +119,34 @@ def dataverse_release(www: Path, root: Path) -> list[dict]:
     rows = [line.split(",") for line in metadata.read_text().splitlines()]
     (www / "HAM10000_metadata.tab").write_text("".join("\t".join(r) + "\n" for r in rows))
     listing = []
-    for i, name in enumerate(["HAM10000_images_part_1.zip", "HAM10000_images_part_2.zip",
-                              "HAM10000_segmentations_lesion_tschandl.zip"], start=101):
-        listing.append({"label": name, "dataFile": {"id": i, "filename": name, "md5": md5(www / name),
-                                                    "checksum": {"type": "MD5", "value": md5(www / name)}}})
-    listing.append({"label": "HAM10000_metadata.tab", "dataFile": {
-        "id": 104, "filename": "HAM10000_metadata.tab", "contentType": "text/tab-separated-values",
-        "originalFileFormat": "text/csv", "md5": md5(www / "HAM10000_metadata.csv"),
-        "checksum": {"type": "MD5", "value": md5(www / "HAM10000_metadata.csv")},
-    }})
+    for i, name in enumerate(
+        ["HAM10000_images_part_1.zip", "HAM10000_images_part_2.zip", "HAM10000_segmentations_lesion_tschandl.zip"],
+        start=101,
+    ):
+        listing.append(
+            {
+                "label": name,
+                "dataFile": {
+                    "id": i,
+                    "filename": name,
+                    "md5": md5(www / name),
+                    "checksum": {"type": "MD5", "value": md5(www / name)},
+                },
+            }
+        )
+    listing.append(
+        {
+            "label": "HAM10000_metadata.tab",
+            "dataFile": {
+                "id": 104,
+                "filename": "HAM10000_metadata.tab",
+                "contentType": "text/tab-separated-values",
+                "originalFileFormat": "text/csv",
+                "md5": md5(www / "HAM10000_metadata.csv"),
+                "checksum": {"type": "MD5", "value": md5(www / "HAM10000_metadata.csv")},
+            },
+        }
+    )
     return listing
 
 
@@ -131,7 +157,8 @@ def fixture_sources(path: Path, tar: Path, deeplesion_zips: int = N_DEEPLESION_Z
     sources["lits"]["msd"]["md5"]["Task03_Liver.tar"] = md5(tar)
     files = sources["deeplesion"]["nih"]["files"]
     sources["deeplesion"]["nih"]["files"] = {
-        name: url for name, url in files.items()
+        name: url
+        for name, url in files.items()
         if not name.startswith("Images_png_") or int(name[11:13]) <= deeplesion_zips
     }
     path.write_text(yaml.safe_dump(sources))
@@ -203,7 +230,7 @@ class _Handler(BaseHTTPRequestHandler):
         self.send_header("Content-Length", str(len(data) - start))
         self.send_header("Accept-Ranges", "bytes")
         self.end_headers()
-        self.wfile.write(data[start:] if cut is None else data[start:start + cut])
+        self.wfile.write(data[start:] if cut is None else data[start : start + cut])
         self.close_connection = True
 
     def _send(self, status: int, body: bytes, content_type: str):

@@ -16,7 +16,10 @@ MACHINE_FACTS = ("cpu_model", "cpu_cores_logical", "torch", "device", "device_na
 def test_quick_suite_writes_json_and_prints_table(tmp_path):
     proc = subprocess.run(
         [sys.executable, "-m", "benchmarks", "--quick", "--out-dir", str(tmp_path)],
-        cwd=REPO, capture_output=True, text=True, timeout=600,
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=600,
     )
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
 

@@ -20,7 +20,16 @@ from lesionmtl.datasets.lits import read_lits, slices_from_volume, volume_from_s
 from lesionmtl.datasets.synth_deeplesion import HEADER
 from lesionmtl.datasets.synthetic import write_synthetic
 from lesionmtl.metrics import dice
-from lesionmtl.patches import crop, extract_patch, padded_square, resize_image, resize_mask, to_patch, to_source, window_to_uint8
+from lesionmtl.patches import (
+    crop,
+    extract_patch,
+    padded_square,
+    resize_image,
+    resize_mask,
+    to_patch,
+    to_source,
+    window_to_uint8,
+)
 from lesionmtl.recist import draw_ellipse, fit_ellipse, recist_to_ellipse
 
 PATCH = 48
@@ -89,7 +98,7 @@ def test_deeplesion_files_are_official(datasets):
     lines = (raw / "DL_info.csv").read_text().splitlines()
     assert lines[0] == ",".join(HEADER)
     assert '"' in lines[1] and lines[1].count('"') == 2 * 8  # the eight multi-value fields are quoted
-    rows = list(csv.DictReader(open(raw / "DL_info.csv")))
+    rows = list(csv.DictReader((raw / "DL_info.csv").read_text().splitlines()))
     assert {r["Train_Val_Test"] for r in rows} == {"1", "2", "3"}
     assert any(r["Patient_age"] == "" for r in rows)
     assert any(len(r["File_name"].split("_")[-1]) == len("1234.png") for r in rows)
@@ -154,7 +163,12 @@ def test_ingest_outputs(datasets, fmt):
     if fmt == "deeplesion":
         rows = pd.read_csv(raw / "DL_info.csv")
         assert len(table) + len(rejected) == len(rows)
-        official = dict(zip(rows["File_name"].str.removesuffix(".png"), rows["Train_Val_Test"].map({1: "train", 2: "val", 3: "test"})))
+        official = dict(
+            zip(
+                rows["File_name"].str.removesuffix(".png"),
+                rows["Train_Val_Test"].map({1: "train", 2: "val", 3: "test"}),
+            )
+        )
         assert (table["lesion_id"].str.rsplit("_", n=1).str[0].map(official) == table["split"]).all()
         assert (table["recist_source"] == "annotation").all()
     else:
@@ -172,7 +186,10 @@ def test_ellipse_pseudo_mask_is_calibrated(datasets, fmt):
     """Ellipse vs truth like real lesions (median Dice ~0.75-0.90), not trivially perfect."""
     _, table, out = datasets[fmt]
     gt = np.load(out / "patches" / "gt_masks.npy")
-    scores = [dice(draw_ellipse(recist_to_ellipse(r), gt.shape[1:]), g) for r, g in zip(table[RECIST].to_numpy().reshape(-1, 4, 2), gt)]
+    scores = [
+        dice(draw_ellipse(recist_to_ellipse(r), gt.shape[1:]), g)
+        for r, g in zip(table[RECIST].to_numpy().reshape(-1, 4, 2), gt)
+    ]
     median = float(np.median(scores))
     print(f"{fmt}: median ellipse-vs-truth Dice {median:.3f} over {len(scores)} lesions")
     assert 0.70 <= median <= 0.92
@@ -185,10 +202,16 @@ def test_same_seed_same_data(tmp_path, fmt):
         write_synthetic(fmt, tmp_path / name / "raw", **kw)
         ingest(fmt, tmp_path / name / "raw", tmp_path / name / "out", patch_size=PATCH, seed=1)
     files = sorted(p.relative_to(tmp_path / "a" / "raw") for p in (tmp_path / "a" / "raw").rglob("*") if p.is_file())
-    assert files and filecmp.cmpfiles(tmp_path / "a" / "raw", tmp_path / "b" / "raw", [str(f) for f in files], shallow=False)[0] == [str(f) for f in files]
+    assert files and filecmp.cmpfiles(
+        tmp_path / "a" / "raw", tmp_path / "b" / "raw", [str(f) for f in files], shallow=False
+    )[0] == [str(f) for f in files]
     for name in ("images.npy", "gt_masks.npy"):
-        assert np.array_equal(np.load(tmp_path / "a" / "out" / "patches" / name), np.load(tmp_path / "b" / "out" / "patches" / name))
-    assert pd.read_parquet(tmp_path / "a" / "out" / "lesions.parquet").equals(pd.read_parquet(tmp_path / "b" / "out" / "lesions.parquet"))
+        assert np.array_equal(
+            np.load(tmp_path / "a" / "out" / "patches" / name), np.load(tmp_path / "b" / "out" / "patches" / name)
+        )
+    assert pd.read_parquet(tmp_path / "a" / "out" / "lesions.parquet").equals(
+        pd.read_parquet(tmp_path / "b" / "out" / "lesions.parquet")
+    )
 
 
 # ----------------------------------------------------------------------------- readers

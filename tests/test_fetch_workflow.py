@@ -19,11 +19,17 @@ from .test_workflow import REPO, TINY, planned_jobs, snakemake
 PATCH = 32
 FORMATS = {"deeplesion": "data/DeepLesion", "lits": "data/LiTS", "ham": "data/HAM10000"}
 N_FILES = {"deeplesion": 58, "lits": 1, "ham": 4}  # the real release lists
-FIXTURE_ZIPS = 4  # DeepLesion archives of the mirror run (56 in the unit tests): 63 Snakemake jobs would take a minute more
+FIXTURE_ZIPS = (
+    4  # DeepLesion archives of the mirror run (56 in the unit tests): 63 Snakemake jobs would take a minute more
+)
 
 
 def test_paper_config_plans_download_through_report_without_network(tmp_path):
-    env = {**os.environ, "HTTP_PROXY": "http://127.0.0.1:9", "HTTPS_PROXY": "http://127.0.0.1:9"}  # any request would fail
+    env = {
+        **os.environ,
+        "HTTP_PROXY": "http://127.0.0.1:9",
+        "HTTPS_PROXY": "http://127.0.0.1:9",
+    }  # any request would fail
     result = snakemake(tmp_path, "-n", "--configfile", str(REPO / "configs" / "paper.yaml"), env=env)
     jobs = planned_jobs(result)
     assert jobs["fetch"] == sum(N_FILES.values())
@@ -42,10 +48,20 @@ def fetched(tmp_path_factory):
     tar = msd_release(www, root)
     listing = dataverse_release(www, root)
     work.mkdir()
-    env = {**os.environ, "LESIONMTL_SOURCES": str(fixture_sources(root / "sources.yaml", tar, deeplesion_zips=FIXTURE_ZIPS))}
+    env = {
+        **os.environ,
+        "LESIONMTL_SOURCES": str(fixture_sources(root / "sources.yaml", tar, deeplesion_zips=FIXTURE_ZIPS)),
+    }
     with serving(www, listing) as server:
         datasets = {
-            fmt: {"format": fmt, "source": "download", "raw_dir": raw, "mirror": server.url, "patch_size": PATCH, "k": 3}
+            fmt: {
+                "format": fmt,
+                "source": "download",
+                "raw_dir": raw,
+                "mirror": server.url,
+                "patch_size": PATCH,
+                "k": 3,
+            }
             for fmt, raw in FORMATS.items()
         }
         datasets["deeplesion"]["keep_margin"] = PATCH // 2
@@ -57,7 +73,7 @@ def fetched(tmp_path_factory):
         requests = list(server.requests)
         # what a script edit does to a finished fetch: Snakemake runs it again
         forced = snakemake(work, "data/HAM10000/.fetched/HAM10000_images_part_1.zip.json", "--force", env=env)
-        forced_requests = server.requests[len(requests):]
+        forced_requests = server.requests[len(requests) :]
     return root, work, first, again, requests, forced, forced_requests
 
 
@@ -78,7 +94,8 @@ def test_snakemake_downloads_verifies_unpacks_and_ingests_every_dataset(fetched)
         assert (ours.groupby("group_id")["split"].nunique() == 1).all(), f"{fmt}: a group in two splits"
         assert ours[["r_x11", "r_y11", "r_x12", "r_y12"]].equals(theirs[["r_x11", "r_y11", "r_x12", "r_y12"]])
         np.testing.assert_array_equal(
-            np.load(work / "results" / fmt / "patches" / "images.npy"), np.load(root / "direct" / fmt / "patches" / "images.npy")
+            np.load(work / "results" / fmt / "patches" / "images.npy"),
+            np.load(root / "direct" / fmt / "patches" / "images.npy"),
         )
     downloaded = [path for path, _ in requests if not path.startswith("/api/datasets")]
     assert len(downloaded) == len(set(downloaded)) == sum(fetched_files.values()), "a file was downloaded twice"

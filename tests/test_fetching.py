@@ -21,7 +21,14 @@ from lesionmtl.fetching.fetch import _static_checksum, fetch
 from lesionmtl.fetching.releases import check_source, files_to_fetch, files_to_put_by_hand, release
 
 from .release_fixtures import (
-    DOI, deeplesion_release, dataverse_release, md5, msd_release, serving, synthetic, fixture_sources,
+    DOI,
+    dataverse_release,
+    deeplesion_release,
+    fixture_sources,
+    md5,
+    msd_release,
+    serving,
+    synthetic,
 )
 
 PATCH = 48
@@ -53,7 +60,9 @@ def blob(tmp_path) -> tuple[Path, str]:
 def test_download_streams_verifies_and_renames(blob, tmp_path):
     www, digest = blob
     with serving(www) as server:
-        path = download(f"{server.url}/blob.bin", tmp_path / "got" / "blob.bin", checksum=Checksum("MD5", digest.upper()))
+        path = download(
+            f"{server.url}/blob.bin", tmp_path / "got" / "blob.bin", checksum=Checksum("MD5", digest.upper())
+        )
     assert path.read_bytes() == (www / "blob.bin").read_bytes()
     assert not path.with_name("blob.bin.part").exists()
     assert server.requests == [("/blob.bin", None)]
@@ -148,16 +157,30 @@ def _zip(path: Path, entries: dict[str, bytes], links: tuple[str, ...] = ()) -> 
 
 
 def test_extraction_skips_macos_debris_and_keeps_folders_with_spaces(tmp_path):
-    archive = _zip(tmp_path / "Training_Batch1.zip", {
-        "Training Batch 1/volume-0.nii": b"v", "Training Batch 1/segmentation-0.nii": b"s",
-        "__MACOSX/Training Batch 1/._volume-0.nii": b"junk", "Training Batch 1/._volume-0.nii": b"junk",
-    })
+    archive = _zip(
+        tmp_path / "Training_Batch1.zip",
+        {
+            "Training Batch 1/volume-0.nii": b"v",
+            "Training Batch 1/segmentation-0.nii": b"s",
+            "__MACOSX/Training Batch 1/._volume-0.nii": b"junk",
+            "Training Batch 1/._volume-0.nii": b"junk",
+        },
+    )
     written = extract(archive, tmp_path / "out")
-    assert sorted(p.as_posix() for p in written) == ["Training Batch 1/segmentation-0.nii", "Training Batch 1/volume-0.nii"]
-    assert sorted(p.name for p in (tmp_path / "out").rglob("*")) == ["Training Batch 1", "segmentation-0.nii", "volume-0.nii"]
+    assert sorted(p.as_posix() for p in written) == [
+        "Training Batch 1/segmentation-0.nii",
+        "Training Batch 1/volume-0.nii",
+    ]
+    assert sorted(p.name for p in (tmp_path / "out").rglob("*")) == [
+        "Training Batch 1",
+        "segmentation-0.nii",
+        "volume-0.nii",
+    ]
 
 
-@pytest.mark.parametrize("entry", ["../evil.txt", "/tmp/evil.txt", "a/../../evil.txt", "C:/evil.txt", "a\\..\\evil.txt"])
+@pytest.mark.parametrize(
+    "entry", ["../evil.txt", "/tmp/evil.txt", "a/../../evil.txt", "C:/evil.txt", "a\\..\\evil.txt"]
+)
 def test_zip_entries_outside_the_target_are_refused_before_writing(tmp_path, entry):
     archive = _zip(tmp_path / "bad.zip", {"good.txt": b"fine", entry: b"evil"})
     target = tmp_path / "out" / "deep"
@@ -200,10 +223,16 @@ def _member(name: str, kind=tarfile.REGTYPE, target: str = "") -> tarfile.TarInf
     return info
 
 
-@pytest.mark.parametrize("bad", [
-    _member("../escape.txt"), _member("/abs.txt"), _member("Task/link", tarfile.SYMTYPE, "/etc/passwd"),
-    _member("Task/hard", tarfile.LNKTYPE, "Task/ok.txt"), _member("Task/fifo", tarfile.FIFOTYPE),
-])
+@pytest.mark.parametrize(
+    "bad",
+    [
+        _member("../escape.txt"),
+        _member("/abs.txt"),
+        _member("Task/link", tarfile.SYMTYPE, "/etc/passwd"),
+        _member("Task/hard", tarfile.LNKTYPE, "Task/ok.txt"),
+        _member("Task/fifo", tarfile.FIFOTYPE),
+    ],
+)
 def test_tar_with_unsafe_member_leaves_nothing_behind(tmp_path, bad):
     archive = _tar(tmp_path / "t.tar", [_member("Task/ok.txt"), bad, _member("Task/after.txt")])
     with pytest.raises(UnsafeArchive, match=r"t\.tar: "):
@@ -240,8 +269,15 @@ def test_gated_or_missing_sources_say_what_to_download_and_where(tmp_path):
     with pytest.raises(ValueError) as info:
         check_source("lits", _config("lits", tmp_path / "LiTS", source="download", release="codalab"))
     message = str(info.value)
-    for needle in ("registration", "https://competitions.codalab.org/competitions/17094", "Training_Batch1.zip",
-                   "Training_Batch2.zip", f"{(tmp_path / 'LiTS').as_posix()}/", "set `source: raw_dir`", "release: msd"):
+    for needle in (
+        "registration",
+        "https://competitions.codalab.org/competitions/17094",
+        "Training_Batch1.zip",
+        "Training_Batch2.zip",
+        f"{(tmp_path / 'LiTS').as_posix()}/",
+        "set `source: raw_dir`",
+        "release: msd",
+    ):
         assert needle in message
     with pytest.raises(ValueError, match=r"raw_dir .*HAM is missing or empty.*doi.org/10.7910/DVN/DBW86T"):
         check_source("ham", _config("ham", tmp_path / "HAM"))
@@ -270,14 +306,21 @@ def test_config_schema_keeps_real_and_synthetic_keys_apart():
     from lesionmtl.config import SCHEMA_PATH
 
     schema = yaml.safe_load(SCHEMA_PATH.read_text())
-    base = {"experiment": {"seeds": [0], "alpha_seg": 50, "alpha_cls": 1, "studies": {"main": {"models": ["a1"]}}},
-            "training": {"encoder": "resnet18", "epochs": 1, "patience": 1, "batch_size": 2, "lr": 0.001}, "pseudolabels": {}}
+    base = {
+        "experiment": {"seeds": [0], "alpha_seg": 50, "alpha_cls": 1, "studies": {"main": {"models": ["a1"]}}},
+        "training": {"encoder": "resnet18", "epochs": 1, "patience": 1, "batch_size": 2, "lr": 0.001},
+        "pseudolabels": {},
+    }
     synthetic = {"format": "ham", "synthetic": {"n_cases": 4, "image_size": 64, "seed": 0}, "patch_size": 32, "k": 2}
     real = {"format": "ham", "source": "download", "raw_dir": "data/HAM", "patch_size": 32, "k": 2}
     for ok in (synthetic, real, {**real, "source": "raw_dir", "release": "dataverse", "mirror": "http://m"}):
         jsonschema.validate({**base, "datasets": {"d": ok}}, schema)
-    for bad, where in (({**synthetic, "mirror": "http://m"}, "mirror"), ({**synthetic, "raw_dir": "x"}, "raw_dir"),
-                       ({k: v for k, v in real.items() if k != "raw_dir"}, "raw_dir"), ({**real, "source": "web"}, "source")):
+    for bad, where in (
+        ({**synthetic, "mirror": "http://m"}, "mirror"),
+        ({**synthetic, "raw_dir": "x"}, "raw_dir"),
+        ({k: v for k, v in real.items() if k != "raw_dir"}, "raw_dir"),
+        ({**real, "source": "web"}, "source"),
+    ):
         with pytest.raises(jsonschema.ValidationError) as info:
             jsonschema.validate({**base, "datasets": {"d": bad}}, schema)
         assert where in str(info.value)
@@ -313,14 +356,19 @@ def test_a_failed_download_says_how_to_get_the_file_by_hand(blob, tmp_path):
     www, _ = blob  # a server without the release: every file is a 404
     with serving(www) as server, pytest.raises(DownloadError) as info:
         fetch(_config("lits", tmp_path / "LiTS", source="download", mirror=server.url), "Task03_Liver.tar")
-    assert "Task03_Liver.tar: HTTP 404" in str(info.value) and "put it, or its extracted Task03_Liver/ folder, in" in str(info.value)
+    assert "Task03_Liver.tar: HTTP 404" in str(
+        info.value
+    ) and "put it, or its extracted Task03_Liver/ folder, in" in str(info.value)
     assert not list(tmp_path.rglob("Task03_Liver.tar*")), "a partial download was left behind"
 
 
 def test_user_copies_in_raw_dir_are_unpacked_and_kept(tmp_path):
     raw = tmp_path / "LiTS"
     raw.mkdir()
-    _zip(raw / "Training_Batch1.zip", {"Training Batch 1/volume-0.nii": b"v", "Training Batch 1/segmentation-0.nii": b"s"})
+    _zip(
+        raw / "Training_Batch1.zip",
+        {"Training Batch 1/volume-0.nii": b"v", "Training Batch 1/segmentation-0.nii": b"s"},
+    )
     ds = _config("lits", raw, release="codalab")
     assert files_to_fetch(ds) == ["Training_Batch1.zip"]
     receipt = fetch(ds, "Training_Batch1.zip")
@@ -345,14 +393,18 @@ def test_deeplesion_archive_keeps_only_the_needed_slices_and_the_same_patches(mi
     assert len(kept) < len(list((reference / "Images_png").rglob("*.png")))
     assert not list(raw.rglob("._*")) and not (raw / "__MACOSX").exists()
     kept_bytes = sum(p.stat().st_size for p in (raw / "Images_png").rglob("*.png"))
-    full_bytes = sum((reference / "Images_png" / s / p.name).stat().st_size
-                     for s, p in ((p.parent.name, p) for p in (raw / "Images_png").rglob("*.png")))
+    full_bytes = sum(
+        (reference / "Images_png" / s / p.name).stat().st_size
+        for s, p in ((p.parent.name, p) for p in (raw / "Images_png").rglob("*.png"))
+    )
     assert kept_bytes < full_bytes
 
     ours = ingest("deeplesion", raw, tmp_path / "ours", patch_size=PATCH, seed=0)
     theirs = ingest("deeplesion", reference, tmp_path / "theirs", patch_size=PATCH, seed=0)
     assert ours.drop(columns="source").equals(theirs.drop(columns="source"))
-    np.testing.assert_array_equal(np.load(tmp_path / "ours/patches/images.npy"), np.load(tmp_path / "theirs/patches/images.npy"))
+    np.testing.assert_array_equal(
+        np.load(tmp_path / "ours/patches/images.npy"), np.load(tmp_path / "theirs/patches/images.npy")
+    )
 
 
 def test_tampered_archive_fails_its_listed_checksum(mirror, tmp_path, monkeypatch):
@@ -364,7 +416,9 @@ def test_tampered_archive_fails_its_listed_checksum(mirror, tmp_path, monkeypatc
     shutil.copy(www / "DL_info.csv", raw)
     (raw / "Images_png_02.zip").write_bytes(b"PK\x05\x06" + b"\x00" * 18)  # an empty zip, not the listed one
     ds = _config("deeplesion", raw, source="download", mirror=server.url)
-    with pytest.raises(ChecksumMismatch, match=f"expected {md5(www / 'Images_png_02.zip')}.*replace it with a good copy"):
+    with pytest.raises(
+        ChecksumMismatch, match=f"expected {md5(www / 'Images_png_02.zip')}.*replace it with a good copy"
+    ):
         fetch(ds, "Images_png_02.zip")
     assert (raw / "Images_png_02.zip").exists(), "a copy the user put there was deleted"
     (raw / "Images_png_02.zip").unlink()
@@ -372,13 +426,22 @@ def test_tampered_archive_fails_its_listed_checksum(mirror, tmp_path, monkeypatc
     assert receipt["checksum"]["digest"] == md5(www / "Images_png_02.zip") and receipt["archive_deleted"]
 
 
-@pytest.mark.parametrize("line", [
-    "{digest}  Images_png_05.zip", "{digest} *Images_png_05.zip", "MD5 (Images_png_05.zip) = {digest}",
-    "Images_png_05.zip,{digest}", "Images_png_05.zip\t{digest}", "/data/DeepLesion/Images_png_05.zip {digest}",
-])
+@pytest.mark.parametrize(
+    "line",
+    [
+        "{digest}  Images_png_05.zip",
+        "{digest} *Images_png_05.zip",
+        "MD5 (Images_png_05.zip) = {digest}",
+        "Images_png_05.zip,{digest}",
+        "Images_png_05.zip\t{digest}",
+        "/data/DeepLesion/Images_png_05.zip {digest}",
+    ],
+)
 def test_checksum_list_formats(tmp_path, line):
     digest = "0123456789abcdef0123456789abcdef"
-    (tmp_path / "MD5_checksums.txt").write_text(f"{'f' * 32}  Images_png_05.zip.bak\n" + line.format(digest=digest) + "\n")
+    (tmp_path / "MD5_checksums.txt").write_text(
+        f"{'f' * 32}  Images_png_05.zip.bak\n" + line.format(digest=digest) + "\n"
+    )
     assert _static_checksum(release("deeplesion"), tmp_path, "Images_png_05.zip") == Checksum("md5", digest)
     assert _static_checksum(release("deeplesion"), tmp_path, "Images_png_50.zip") is None
 
@@ -410,8 +473,13 @@ def test_msd_tar_unpacks_labelled_training_cases_and_reads_like_lits(mirror, tmp
     assert not list(task.rglob("._*"))
     ours = ingest("lits", raw, tmp_path / "ours", patch_size=PATCH, seed=0)
     theirs = ingest("lits", synthetic("lits", root), tmp_path / "theirs", patch_size=PATCH, seed=0)
-    assert len(ours) == len(theirs) and ours["group_id"].str.replace("liver_", "volume-").tolist() == theirs["group_id"].tolist()
-    np.testing.assert_array_equal(np.load(tmp_path / "ours/patches/gt_masks.npy"), np.load(tmp_path / "theirs/patches/gt_masks.npy"))
+    assert (
+        len(ours) == len(theirs)
+        and ours["group_id"].str.replace("liver_", "volume-").tolist() == theirs["group_id"].tolist()
+    )
+    np.testing.assert_array_equal(
+        np.load(tmp_path / "ours/patches/gt_masks.npy"), np.load(tmp_path / "theirs/patches/gt_masks.npy")
+    )
 
 
 def test_msd_dataset_json_names_a_missing_volume(mirror, tmp_path, monkeypatch):
@@ -458,7 +526,9 @@ def test_release_archive_with_a_malicious_entry_is_refused_whole(mirror, tmp_pat
         ds = _config("deeplesion", raw, source="download", mirror=evil.url)
         fetch(ds, "MD5_checksums.txt")
         fetch(ds, "DL_info.csv")
-        with pytest.raises(UnsafeArchive, match=r"Images_png_01\.zip: unsafe entry 'Images_png/\.\./\.\./\.\./escaped\.png'"):
+        with pytest.raises(
+            UnsafeArchive, match=r"Images_png_01\.zip: unsafe entry 'Images_png/\.\./\.\./\.\./escaped\.png'"
+        ):
             fetch(ds, "Images_png_01.zip")
     assert not (raw / "Images_png").exists() and not list(raw.glob(".extracting-*"))
     assert not list(tmp_path.rglob("escaped.png"))

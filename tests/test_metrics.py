@@ -104,9 +104,7 @@ def bf_perimeter(mask):
     count = 0
     for r in range(1, h - 1):
         for c in range(1, w - 1):
-            if m[r, c] and any(
-                outside[r + dr, c + dc] for dr, dc in ((1, 0), (-1, 0), (0, 1), (0, -1))
-            ):
+            if m[r, c] and any(outside[r + dr, c + dc] for dr, dc in ((1, 0), (-1, 0), (0, 1), (0, -1))):
                 count += 1
     return count
 
@@ -223,7 +221,7 @@ def test_zoo_covers_cases():
 
 
 def test_perimeter_brute_force():
-    for pred, gt in PAIRS:
+    for _pred, gt in PAIRS:
         assert M.perimeter(gt) == bf_perimeter(gt)
 
 

@@ -91,10 +91,8 @@ def make_dataset(n: int = 6) -> tuple[np.ndarray, pd.DataFrame, np.ndarray]:
         blob = plus_blob(cx=44 + i, cy=42 + (i % 3) * 2)
         if i % 2:  # every other lesion elliptical, on an image GrabCut can work with
             blob = draw_ellipse(Ellipse(48.0, 46.0, 34.0, 22.0, 15.0 * i), blob.shape)
-        if i == 5:  # a flat image forces a fallback
-            image = np.full(blob.shape, 90, np.uint8)
-        else:
-            image = textured_image(blob, seed=i)
+        # a flat image forces a fallback
+        image = np.full(blob.shape, 90, np.uint8) if i == 5 else textured_image(blob, seed=i)
         images.append(np.stack([image] * 3, axis=-1))
         masks.append(blob)
         rows.append([f"L{i}", *measure_recist(blob).ravel()])
@@ -108,8 +106,15 @@ def test_make_pseudolabels_shapes_and_facts():
     assert ellipses.shape == grabcuts.shape == (6, SIZE, SIZE)
     assert ellipses.dtype == grabcuts.dtype == bool
     assert list(facts.columns) == [
-        "lesion_id", "ellipse_area", "grabcut_area", "grabcut_fell_back", "iou_grabcut_ellipse",
-        "dice_ellipse_gt", "dice_grabcut_gt", "iou_ellipse_gt", "iou_grabcut_gt",
+        "lesion_id",
+        "ellipse_area",
+        "grabcut_area",
+        "grabcut_fell_back",
+        "iou_grabcut_ellipse",
+        "dice_ellipse_gt",
+        "dice_grabcut_gt",
+        "iou_ellipse_gt",
+        "iou_grabcut_gt",
     ]
     assert facts["lesion_id"].tolist() == lesions["lesion_id"].tolist()
     assert facts["ellipse_area"].tolist() == ellipses.sum(axis=(1, 2)).tolist()

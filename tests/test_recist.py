@@ -107,13 +107,17 @@ def test_recist_centre_is_where_the_axes_cross(direction, long_len, short_len, a
     # The short axis crosses the long one off its midpoint, possibly obliquely.
     crossing = np.array([50.0, 60.0])
     u = np.array([math.cos(math.radians(direction)), math.sin(math.radians(direction))])
-    w = np.array([math.cos(math.radians(direction + crossing_angle)), math.sin(math.radians(direction + crossing_angle))])
-    points = np.stack([
-        crossing - along * long_len * u,
-        crossing + (1 - along) * long_len * u,
-        crossing - across * short_len * w,
-        crossing + (1 - across) * short_len * w,
-    ])
+    w = np.array(
+        [math.cos(math.radians(direction + crossing_angle)), math.sin(math.radians(direction + crossing_angle))]
+    )
+    points = np.stack(
+        [
+            crossing - along * long_len * u,
+            crossing + (1 - along) * long_len * u,
+            crossing - across * short_len * w,
+            crossing + (1 - across) * short_len * w,
+        ]
+    )
     e = recist_to_ellipse(points)
     assert (e.cx, e.cy) == pytest.approx(tuple(crossing), abs=1e-6)
     assert e.major == pytest.approx(max(long_len, short_len))
@@ -143,7 +147,7 @@ def test_measure_recist_on_drawn_ellipse(e):
 @given(st.integers(0, 40), st.integers(0, 40), st.integers(3, 60), st.integers(3, 60))
 def test_measure_recist_rectangle_long_axis_is_diagonal(x0, y0, w, h):
     mask = np.zeros(CANVAS, bool)
-    mask[y0:y0 + h, x0:x0 + w] = True
+    mask[y0 : y0 + h, x0 : x0 + w] = True
     points = measure_recist(mask)
     long_len, _ = axis_lengths(points)
     # Diagonal between opposite corner pixel centres, extended half a pixel at each end.

@@ -53,7 +53,16 @@ def clean_env() -> dict:
 
 
 def snakemake(workdir: Path, *args: str, env: dict | None = None, timeout: int = 300) -> subprocess.CompletedProcess:
-    cmd = [sys.executable, "-m", "snakemake", "--snakefile", str(REPO / "Snakefile"), "--directory", str(workdir), *args]
+    cmd = [
+        sys.executable,
+        "-m",
+        "snakemake",
+        "--snakefile",
+        str(REPO / "Snakefile"),
+        "--directory",
+        str(workdir),
+        *args,
+    ]
     return subprocess.run(cmd, cwd=workdir, env=env or clean_env(), capture_output=True, text=True, timeout=timeout)
 
 
@@ -119,9 +128,12 @@ def sbatch_command(rule: str, rule_resources: dict, set_resources: dict | None =
     overrides = profile["set-resources"].get(rule, {}) if set_resources is None else set_resources
     job = FakeJob(rule, 1, {**profile["default-resources"], **rule_resources, **overrides})
     params = {
-        "run_uuid": "uuid", "slurm_logfile": "log/%j.log", "comment_str": f"rule_{rule}",
+        "run_uuid": "uuid",
+        "slurm_logfile": "log/%j.log",
+        "comment_str": f"rule_{rule}",
         "account": f"-A {shlex.quote(str(job.resources['slurm_account']))}",
-        "partition": f"-p {shlex.quote(str(job.resources['slurm_partition']))}", "workdir": "/work",
+        "partition": f"-p {shlex.quote(str(job.resources['slurm_partition']))}",
+        "workdir": "/work",
     }
     return shlex.split(get_submit_command(job, params) + set_gres_string(job))
 
@@ -213,14 +225,21 @@ def slurm_run(tmp_path_factory):
         FAKE_SLURM_PARTITIONS="cpu_test,gpu_test",
     )
     result = snakemake(
-        workdir, f"{RUN}/model.pt",
-        "--workflow-profile", str(profile),
-        "--jobs", "1",
-        "--slurm-init-seconds-before-status-checks", "1",
-        "--seconds-between-status-checks", "1",
+        workdir,
+        f"{RUN}/model.pt",
+        "--workflow-profile",
+        str(profile),
+        "--jobs",
+        "1",
+        "--slurm-init-seconds-before-status-checks",
+        "1",
+        "--seconds-between-status-checks",
+        "1",
         "--slurm-keep-successful-logs",
-        "--latency-wait", "5",
-        env=env, timeout=240,
+        "--latency-wait",
+        "5",
+        env=env,
+        timeout=240,
     )
     log = state / "calls.jsonl"
     calls = [json.loads(line) for line in log.read_text().splitlines()] if log.exists() else []
@@ -254,7 +273,12 @@ def test_real_run_through_the_profile_produces_the_target(slurm_run):
     assert set(submissions(calls)) == CPU_RULES | {"train"}
     assert any(c["prog"] == "sacct" for c in calls), "job status was never polled with sacct"
     # the release zip was unpacked by the local rule `fetch`, on the "login node"
-    assert json.loads((workdir.parent / "HAM10000" / ".fetched" / "HAM10000_images_part_1.zip.json").read_text())["files_unpacked"] > 0
+    assert (
+        json.loads((workdir.parent / "HAM10000" / ".fetched" / "HAM10000_images_part_1.zip.json").read_text())[
+            "files_unpacked"
+        ]
+        > 0
+    )
 
 
 @pytest.mark.slow

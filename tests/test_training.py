@@ -33,7 +33,9 @@ def squares(n: int = 40, size: int = 48, seed: int = 0) -> TrainingData:
 
 
 def _train(tmp_path: Path, config: TrainConfig, data: TrainingData) -> dict:
-    return train_run(config, data, tmp_path / "model.pt", tmp_path / "history.parquet", tmp_path / "run.json", tmp_path / "state")
+    return train_run(
+        config, data, tmp_path / "model.pt", tmp_path / "history.parquet", tmp_path / "run.json", tmp_path / "state"
+    )
 
 
 def test_joint_training_learns_masks_and_classes(tmp_path):

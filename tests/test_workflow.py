@@ -45,17 +45,40 @@ TINY = {
             "alpha": {"models": ["a1l"], "alpha_seg": [10, 50], "datasets": ["synth_ham"]},
         },
     },
-    "training": {"encoder": "resnet18", "encoder_weights": None, "epochs": 2, "patience": 2, "batch_size": 8, "lr": 0.001, "threads": 1},
+    "training": {
+        "encoder": "resnet18",
+        "encoder_weights": None,
+        "epochs": 2,
+        "patience": 2,
+        "batch_size": 8,
+        "lr": 0.001,
+        "threads": 1,
+    },
     "pseudolabels": {"grabcut_iterations": 2, "shards": 2},
     "report": {"figure_lesions": 2},
 }
 DATASETS = list(TINY["datasets"])
-TABLES = ["data", "table1", "table2", "table6", "table7", "table8", "parameters"] + [f"table3-5_{ds}" for ds in DATASETS]
-FIGURES = ["figure2", "figure4", "figure5", "training_curves", "pseudolabel_quality"] + [f"figure3_{ds}" for ds in DATASETS]
+TABLES = ["data", "table1", "table2", "table6", "table7", "table8", "parameters"] + [
+    f"table3-5_{ds}" for ds in DATASETS
+]
+FIGURES = ["figure2", "figure4", "figure5", "training_curves", "pseudolabel_quality"] + [
+    f"figure3_{ds}" for ds in DATASETS
+]
 
 
 def snakemake(workdir: Path, *args: str, env: dict | None = None) -> subprocess.CompletedProcess:
-    cmd = [sys.executable, "-m", "snakemake", "--snakefile", str(REPO / "Snakefile"), "--directory", str(workdir), "--cores", "2", *args]
+    cmd = [
+        sys.executable,
+        "-m",
+        "snakemake",
+        "--snakefile",
+        str(REPO / "Snakefile"),
+        "--directory",
+        str(workdir),
+        "--cores",
+        "2",
+        *args,
+    ]
     return subprocess.run(cmd, capture_output=True, text=True, timeout=900, env=env)
 
 
@@ -98,31 +121,45 @@ def test_every_table_has_its_rows_and_columns(finished_run):
         assert "synthetic" in (tables / f"{stem}.md").read_text() or stem == "parameters"
 
     table1 = pd.read_csv(tables / "table1.csv")
-    assert sorted(zip(table1["dataset"], table1["model"])) == sorted((ds, m) for ds in DATASETS for m in ("A1", "ACoseg", "A1+L"))
+    assert sorted(zip(table1["dataset"], table1["model"])) == sorted(
+        (ds, m) for ds in DATASETS for m in ("A1", "ACoseg", "A1+L")
+    )
     for metric in ("iou", "dice", "vs", "center_error", "perimeter_error", "avd", "hausdorff"):
         assert table1[f"{metric}_mean"].notna().all() and f"{metric}_change_pct" in table1
     assert {"n_empty", "seeds", "dice_p_vs_a1", "dice_p_vs_acoseg"} <= set(table1.columns)
     assert ((table1["dice_mean"] >= 0) & (table1["dice_mean"] <= 100)).all()
-    assert "A1+L" in (tables / "table1.md").read_text() and (tables / "table1.tex").read_text().startswith("\\begin{table}")
+    assert "A1+L" in (tables / "table1.md").read_text() and (tables / "table1.tex").read_text().startswith(
+        "\\begin{table}"
+    )
 
     table2 = pd.read_csv(tables / "table2.csv")
     assert len(table2) == 6 and (table2["device"] == "cpu").all() and (table2["hours_mean"] > 0).all()
     assert "CPU hours" in (tables / "table2.md").read_text()
     for ds in DATASETS:
         rows = pd.read_csv(tables / f"table3-5_{ds}.csv")
-        assert sorted(rows["supervision"]) == ["ellipse", "grabcut"] and {"iou_mean", "dice_mean", "center_error_mean", "perimeter_error_mean"} <= set(rows.columns)
+        assert sorted(rows["supervision"]) == ["ellipse", "grabcut"] and {
+            "iou_mean",
+            "dice_mean",
+            "center_error_mean",
+            "perimeter_error_mean",
+        } <= set(rows.columns)
     table6 = pd.read_csv(tables / "table6.csv")
     assert sorted(set(table6["supervision"])) == ["ellipse", "full", "grabcut"]
     table7 = pd.read_csv(tables / "table7.csv")
     assert set(zip(table7["dataset"], table7["arch"])) == {("synth_ham", "a1"), ("synth_ham", "unet")}
     table8 = pd.read_csv(tables / "table8.csv")
-    assert len(table8) == 2 and ((table8[["train_mean", "test_mean"]] >= 0) & (table8[["train_mean", "test_mean"]] <= 100)).all().all()
+    assert (
+        len(table8) == 2
+        and ((table8[["train_mean", "test_mean"]] >= 0) & (table8[["train_mean", "test_mean"]] <= 100)).all().all()
+    )
     data = pd.read_csv(tables / "data.csv").set_index("Dataset")
     for ds in DATASETS:
         lesions = pd.read_parquet(finished_run / "results" / ds / "lesions.parquet")
         rejected = pd.read_parquet(finished_run / "results" / ds / "rejected.parquet")
         assert data.loc[ds, "Lesions"] == len(lesions) and data.loc[ds, "Dropped"] == len(rejected)
-        assert [data.loc[ds, s.capitalize()] for s in ("train", "val", "test")] == [(lesions["split"] == s).sum() for s in ("train", "val", "test")]
+        assert [data.loc[ds, s.capitalize()] for s in ("train", "val", "test")] == [
+            (lesions["split"] == s).sum() for s in ("train", "val", "test")
+        ]
         assert set(rejected["kind"]) <= {"larger than the patch", "below min_area", "empty after resizing"}
     parameters = pd.read_csv(tables / "parameters.csv")
     resnet101 = parameters[parameters["Encoder"] == "resnet101"].set_index("Model")["Parameters"]
@@ -180,7 +217,20 @@ def test_changing_k_of_one_dataset_reruns_only_what_depends_on_it(finished_run):
     assert jobs.pop("train") == jobs.pop("evaluate") == len(new_runs) == 4
     assert jobs.pop("all") == 1
     # Nothing upstream, nothing for the other dataset; only reports fed by A1+L at the main K.
-    assert set(jobs) <= {f"report_{name}" for name in ("table1", "table2", "table8", "supervision", "figure3", "figure4", "figure5", "training_curves", "parameters")}
+    assert set(jobs) <= {
+        f"report_{name}"
+        for name in (
+            "table1",
+            "table2",
+            "table8",
+            "supervision",
+            "figure3",
+            "figure4",
+            "figure5",
+            "training_curves",
+            "parameters",
+        )
+    }
 
 
 def test_removing_one_k_from_the_sweep_reruns_only_figure2(finished_run):

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path, PurePath
-from collections.abc import Iterator
 from typing import Protocol
 
 import numpy as np
@@ -14,8 +14,21 @@ from ..patches import resize_image, resize_mask
 from ..recist import check_inside, recist_from_mask
 
 __all__ = [
-    "DataError", "Sample", "Rejection", "TOO_LARGE", "TOO_SMALL", "VANISHED", "Reader", "SPLITS",
-    "recist_bbox", "patch_hw", "read_table", "is_debris", "find_files", "outside_patch", "sample_from_mask",
+    "DataError",
+    "Sample",
+    "Rejection",
+    "TOO_LARGE",
+    "TOO_SMALL",
+    "VANISHED",
+    "Reader",
+    "SPLITS",
+    "recist_bbox",
+    "patch_hw",
+    "read_table",
+    "is_debris",
+    "find_files",
+    "outside_patch",
+    "sample_from_mask",
 ]
 
 SPLITS = ("train", "val", "test")
@@ -72,7 +85,9 @@ VANISHED = "empty after resizing"  # no mask pixel left at the patch size
 class Reader(Protocol):
     """``read_<format>(raw_dir, *, patch_size, **options)``: samples and rejections, in a stable order."""
 
-    def __call__(self, raw_dir: Path, *, patch_size: int | tuple[int, int], **options) -> Iterator[Sample | Rejection]: ...
+    def __call__(
+        self, raw_dir: Path, *, patch_size: int | tuple[int, int], **options
+    ) -> Iterator[Sample | Rejection]: ...
 
 
 def recist_bbox(points: np.ndarray, margin: float = 5.0) -> tuple[float, float, float, float]:
@@ -158,7 +173,14 @@ def sample_from_mask(
         return Rejection(lesion_id, source, TOO_LARGE, outside)
     scale = (size_hw[1] / mask.shape[1], size_hw[0] / mask.shape[0])
     return Sample(
-        lesion_id=lesion_id, source=source, image=patch, gt=gt, recist=recist, recist_source=recist_method,
-        bbox=recist_bbox(recist), scale_xy=scale,
-        spacing_xy=(source_spacing_xy[0] / scale[0], source_spacing_xy[1] / scale[1]), **fields,
+        lesion_id=lesion_id,
+        source=source,
+        image=patch,
+        gt=gt,
+        recist=recist,
+        recist_source=recist_method,
+        bbox=recist_bbox(recist),
+        scale_xy=scale,
+        spacing_xy=(source_spacing_xy[0] / scale[0], source_spacing_xy[1] / scale[1]),
+        **fields,
     )

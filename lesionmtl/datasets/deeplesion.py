@@ -21,8 +21,15 @@ from ..recist import check_inside, parse_recist
 from .base import TOO_LARGE, DataError, Rejection, Sample, outside_patch, patch_hw, read_table
 
 REQUIRED = (
-    "File_name", "Patient_index", "Key_slice_index", "Measurement_coordinates", "Bounding_boxes",
-    "Slice_range", "Spacing_mm_px_", "DICOM_windows", "Train_Val_Test",
+    "File_name",
+    "Patient_index",
+    "Key_slice_index",
+    "Measurement_coordinates",
+    "Bounding_boxes",
+    "Slice_range",
+    "Spacing_mm_px_",
+    "DICOM_windows",
+    "Train_Val_Test",
 )
 HU_OFFSET = 32768
 OFFSETS_MM = (-2.0, 0.0, 2.0)
@@ -106,7 +113,7 @@ class SliceKeeper:
         keep = np.zeros(image.shape, dtype=bool)
         for x0, y0, x1, y1 in self.needed[self._key(path)]:
             r0, c0 = (max(int(math.floor(v - self.margin)), 0) for v in (y0, x0))
-            keep[r0:int(math.ceil(y1 + self.margin)) + 1, c0:int(math.ceil(x1 + self.margin)) + 1] = True
+            keep[r0 : int(math.ceil(y1 + self.margin)) + 1, c0 : int(math.ceil(x1 + self.margin)) + 1] = True
         image[~keep] = image.min()
         _, encoded = cv2.imencode(".png", image, [cv2.IMWRITE_PNG_COMPRESSION, 6])
         return encoded.tobytes()
@@ -166,7 +173,11 @@ def series_and_key(row: dict) -> tuple[str, int]:
 
 
 def _sample(
-    raw_dir: Path, row: dict, hw: tuple[int, int], load: Callable[[Path], np.ndarray], seen: dict[str, int],
+    raw_dir: Path,
+    row: dict,
+    hw: tuple[int, int],
+    load: Callable[[Path], np.ndarray],
+    seen: dict[str, int],
     masks_dir: str | None,
 ) -> Sample | Rejection:
     """One DL_info row; raises ValueError (turned into a DataError naming the row) on bad data."""

@@ -10,6 +10,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import cv2
+
 from .base import DataError, Rejection, Sample, find_files, patch_hw, read_table, sample_from_mask
 
 REQUIRED = ("lesion_id", "image_id")
@@ -22,7 +23,9 @@ def _metadata(raw_dir: Path) -> Path:
     return found[0]
 
 
-def read_ham(raw_dir: Path, *, patch_size: int | tuple[int, int], recist_method: str = "ellipse_fit") -> Iterator[Sample | Rejection]:
+def read_ham(
+    raw_dir: Path, *, patch_size: int | tuple[int, int], recist_method: str = "ellipse_fit"
+) -> Iterator[Sample | Rejection]:
     """Yield one :class:`Sample` per metadata row (group = ``lesion_id``)."""
     raw_dir = Path(raw_dir)
     hw = patch_hw(patch_size)
@@ -40,9 +43,17 @@ def read_ham(raw_dir: Path, *, patch_size: int | tuple[int, int], recist_method:
             if array is None:
                 raise DataError(meta, f"unreadable image {path.relative_to(raw_dir)}", row=line)
         if bgr.shape[:2] != seg.shape:
-            raise DataError(meta, f"{image_id}: image {bgr.shape[:2]} and segmentation {seg.shape} differ in size", row=line)
+            raise DataError(
+                meta, f"{image_id}: image {bgr.shape[:2]} and segmentation {seg.shape} differ in size", row=line
+            )
         source = str(images[image_id].relative_to(raw_dir))
         yield sample_from_mask(
-            cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB), seg > 127, hw, recist_method,
-            lesion_id=image_id, group_id=lesion_id, source=source, offset_xy=(0, 0),
+            cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB),
+            seg > 127,
+            hw,
+            recist_method,
+            lesion_id=image_id,
+            group_id=lesion_id,
+            source=source,
+            offset_xy=(0, 0),
         )

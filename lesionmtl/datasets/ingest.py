@@ -24,13 +24,25 @@ RECIST_COLUMNS = ("r_x11", "r_y11", "r_x12", "r_y12", "r_x21", "r_y21", "r_x22",
 def _row(s: Sample, fmt: str, index: int) -> dict:
     e = recist_to_ellipse(s.recist)
     return {
-        "lesion_id": s.lesion_id, "dataset_format": fmt, "split": s.split, "group_id": s.group_id,
-        "source": s.source, "patch_index": index,
+        "lesion_id": s.lesion_id,
+        "dataset_format": fmt,
+        "split": s.split,
+        "group_id": s.group_id,
+        "source": s.source,
+        "patch_index": index,
         **dict(zip(RECIST_COLUMNS, np.asarray(s.recist, dtype=float).ravel())),
-        "cx": e.cx, "cy": e.cy, "major": e.major, "minor": e.minor, "angle": e.angle,
+        "cx": e.cx,
+        "cy": e.cy,
+        "major": e.major,
+        "minor": e.minor,
+        "angle": e.angle,
         **dict(zip(("bbox_x0", "bbox_y0", "bbox_x1", "bbox_y1"), s.bbox)),
-        "spacing_x": s.spacing_xy[0], "spacing_y": s.spacing_xy[1],
-        "offset_x": s.offset_xy[0], "offset_y": s.offset_xy[1], "scale_x": s.scale_xy[0], "scale_y": s.scale_xy[1],
+        "spacing_x": s.spacing_xy[0],
+        "spacing_y": s.spacing_xy[1],
+        "offset_x": s.offset_xy[0],
+        "offset_y": s.offset_xy[1],
+        "scale_x": s.scale_xy[0],
+        "scale_y": s.scale_xy[1],
         "recist_source": s.recist_source,
     }
 
@@ -88,13 +100,26 @@ def ingest(
     # stack says "no ground truth" (real DeepLesion), and scoring then needs GrabCut masks.
     gt_masks = np.stack([s.gt for s in samples]) if all(with_gt) else np.zeros((0, *images.shape[1:3]))
     save_npy(out_dir / "patches" / "gt_masks.npy", gt_masks.astype(bool))
-    save_parquet(out_dir / "rejected.parquet", pd.DataFrame([vars(r) for r in rejected], columns=["item", "source", "kind", "reason"]))
-    save_json(out_dir / "ingest.json", {
-        "format": fmt, "raw_dir": str(raw_dir), "patch_size": list(patch_hw(patch_size)), "n_lesions": len(samples),
-        "n_groups": int(table["group_id"].nunique()), "n_rejected": len(rejected),
-        "per_split": {k: int((table["split"] == k).sum()) for k in SPLITS},
-        "has_ground_truth": all(with_gt), "split_seed": seed, "split_fractions": list(split_fractions),
-        "reader_options": reader_options, "seconds": round(time.perf_counter() - started, 2),
-    })
+    save_parquet(
+        out_dir / "rejected.parquet",
+        pd.DataFrame([vars(r) for r in rejected], columns=["item", "source", "kind", "reason"]),
+    )
+    save_json(
+        out_dir / "ingest.json",
+        {
+            "format": fmt,
+            "raw_dir": str(raw_dir),
+            "patch_size": list(patch_hw(patch_size)),
+            "n_lesions": len(samples),
+            "n_groups": int(table["group_id"].nunique()),
+            "n_rejected": len(rejected),
+            "per_split": {k: int((table["split"] == k).sum()) for k in SPLITS},
+            "has_ground_truth": all(with_gt),
+            "split_seed": seed,
+            "split_fractions": list(split_fractions),
+            "reader_options": reader_options,
+            "seconds": round(time.perf_counter() - started, 2),
+        },
+    )
     save_parquet(out_dir / "lesions.parquet", table)
     return table

@@ -18,7 +18,15 @@ import numpy as np
 _ANGLES = 1024  # angular resolution of the boundary-radius lookup table
 
 __all__ = [
-    "Blob", "Lesion", "sample_lesion", "rasterize", "neighbours", "smooth_noise", "texture", "textured", "blur",
+    "Blob",
+    "Lesion",
+    "sample_lesion",
+    "rasterize",
+    "neighbours",
+    "smooth_noise",
+    "texture",
+    "textured",
+    "blur",
 ]
 
 
@@ -44,9 +52,7 @@ class Lesion:
     def center(self) -> tuple[float, float]:
         return self.blobs[0].cx, self.blobs[0].cy
 
-    def transformed(
-        self, scale: float = 1.0, shift: tuple[float, float] = (0.0, 0.0), rotation: float = 0.0
-    ) -> "Lesion":
+    def transformed(self, scale: float = 1.0, shift: tuple[float, float] = (0.0, 0.0), rotation: float = 0.0) -> Lesion:
         """Scale and rotate about the main blob's centre, then shift (a new view, a neighbouring slice)."""
         cx, cy = self.center
         c, s = np.cos(rotation), np.sin(rotation)

@@ -65,7 +65,9 @@ def _msd_pairs(listing: Path) -> list[tuple[str, Path, Path]]:
         training = json.loads(listing.read_text())["training"]
         pairs = [(listing.parent / case["image"], listing.parent / case["label"]) for case in training]
     except (OSError, ValueError, KeyError, TypeError) as exc:
-        raise DataError(listing, f"unreadable MSD dataset.json, need a 'training' list of image/label paths ({exc})") from exc
+        raise DataError(
+            listing, f"unreadable MSD dataset.json, need a 'training' list of image/label paths ({exc})"
+        ) from exc
     for i, (image, label) in enumerate(pairs):
         for path in (image, label):
             if not path.is_file():
@@ -100,7 +102,9 @@ def read_lits(
             raise DataError(label_path, f"shape {label.shape} / affine differ from {image_path.name} {image.shape}")
         labels = slices_from_volume(np.rint(np.asanyarray(label.dataobj)).astype(np.int16))
         if labels.min() < 0 or labels.max() > TUMOUR:
-            raise DataError(label_path, f"labels must be 0 background, 1 liver, 2 tumour; found {np.unique(labels).tolist()}")
+            raise DataError(
+                label_path, f"labels must be 0 background, 1 liver, 2 tumour; found {np.unique(labels).tolist()}"
+            )
         hu = slices_from_volume(image.get_fdata(dtype=np.float32))
         zooms = image.header.get_zooms()[:2]
         components, _ = ndimage.label(labels == TUMOUR, structure=_IN_PLANE)
@@ -119,6 +123,13 @@ def read_lits(
             x0, y0, side = padded_square((cols.start, rows.start, cols.stop - 1, rows.stop - 1), pad)
             gray = window_to_uint8(crop(hu[k], x0, y0, (side, side), fill=window[0]), *window)
             yield sample_from_mask(
-                gray, crop(mask, x0, y0, (side, side)), hw, recist_method, source_spacing_xy=zooms,
-                lesion_id=lesion_id, group_id=name, source=source, offset_xy=(x0, y0),
+                gray,
+                crop(mask, x0, y0, (side, side)),
+                hw,
+                recist_method,
+                source_spacing_xy=zooms,
+                lesion_id=lesion_id,
+                group_id=name,
+                source=source,
+                offset_xy=(x0, y0),
             )

@@ -18,11 +18,26 @@ from .lesion_model import neighbours, rasterize, sample_lesion, texture
 from .splits import assign_splits
 from .synth_ct import Anatomy, body, finish, lesion_contrast, random_point
 
-HEADER = (
-    "File_name,Patient_index,Study_index,Series_ID,Key_slice_index,Measurement_coordinates,Bounding_boxes,"
-    "Lesion_diameters_Pixel_,Normalized_lesion_location,Coarse_lesion_type,Possibly_noisy,Slice_range,"
-    "Spacing_mm_px_,Image_size,DICOM_windows,Patient_gender,Patient_age,Train_Val_Test"
-).split(",")
+HEADER = [
+    "File_name",
+    "Patient_index",
+    "Study_index",
+    "Series_ID",
+    "Key_slice_index",
+    "Measurement_coordinates",
+    "Bounding_boxes",
+    "Lesion_diameters_Pixel_",
+    "Normalized_lesion_location",
+    "Coarse_lesion_type",
+    "Possibly_noisy",
+    "Slice_range",
+    "Spacing_mm_px_",
+    "Image_size",
+    "DICOM_windows",
+    "Patient_gender",
+    "Patient_age",
+    "Train_Val_Test",
+]
 
 DEFAULTS = {
     "slice_intervals": [1.0, 2.5, 5.0],
@@ -66,20 +81,27 @@ def write(out_dir: Path, rng: np.random.Generator, n_cases: int, hw: tuple[int, 
     plan = _plan(rng, n_cases)
     splits = assign_splits([str(k[0]) for k in plan], p["split_fractions"], rng)
     people = {
-        k[0]: ("M" if rng.random() < 0.5 else "F", "" if rng.random() < p["empty_age_fraction"] else int(rng.integers(18, 90)))
+        k[0]: (
+            "M" if rng.random() < 0.5 else "F",
+            "" if rng.random() < p["empty_age_fraction"] else int(rng.integers(18, 90)),
+        )
         for k in plan
     }
     (out_dir / "true_masks").mkdir(parents=True, exist_ok=True)
     rows = []
     for patient, study, series in plan:
-        rows += _series(out_dir, rng, hw, p, (patient, study, series), SPLIT_CODES[splits[str(patient)]], people[patient])
+        rows += _series(
+            out_dir, rng, hw, p, (patient, study, series), SPLIT_CODES[splits[str(patient)]], people[patient]
+        )
     with open(out_dir / "DL_info.csv", "w", newline="") as f:
         writer = csv.writer(f, lineterminator="\n")
         writer.writerow(HEADER)
         writer.writerows(rows)
 
 
-def _place_lesions(rng: np.random.Generator, hw: tuple[int, int], p: dict, anatomy: Anatomy, spacing: float) -> list[dict]:
+def _place_lesions(
+    rng: np.random.Generator, hw: tuple[int, int], p: dict, anatomy: Anatomy, spacing: float
+) -> list[dict]:
     """1-3 non-touching lesions on the key slice (in an organ, in fat or in lung), with their
     contrast, texture, look-alike neighbours and 3-D extent."""
     lesions, taken = [], np.zeros(hw, dtype=bool)
@@ -101,13 +123,18 @@ def _place_lesions(rng: np.random.Generator, hw: tuple[int, int], p: dict, anato
         delta = lesion_contrast(rng, float(anatomy.base[cy, cx]), p["contrast_hu"], p["hypo_fraction"])
         near = neighbours(rng, lesion, hw, int(rng.integers(1, 3))) if rng.random() < p["neighbour_prob"] else None
         grain = max(1.0, d / 6)
-        lesions.append(dict(
-            lesion=lesion, mask=mask, near=near, in_lung=bool(anatomy.lung[cy, cx]),
-            tex=delta * texture(rng, hw, grain, rng.uniform(0.1, 0.4)),
-            near_tex=delta * rng.uniform(0.6, 1.1) * texture(rng, hw, grain, 0.3),
-            rz=d / 2 * spacing * rng.uniform(0.7, 1.4),  # half-extent along z, mm
-            drift=rng.normal(0, 0.15, 2),  # in-plane shift per mm along z
-        ))
+        lesions.append(
+            dict(
+                lesion=lesion,
+                mask=mask,
+                near=near,
+                in_lung=bool(anatomy.lung[cy, cx]),
+                tex=delta * texture(rng, hw, grain, rng.uniform(0.1, 0.4)),
+                near_tex=delta * rng.uniform(0.6, 1.1) * texture(rng, hw, grain, 0.3),
+                rz=d / 2 * spacing * rng.uniform(0.7, 1.4),  # half-extent along z, mm
+                drift=rng.normal(0, 0.15, 2),  # in-plane shift per mm along z
+            )
+        )
     for item in lesions:
         if item["near"] is not None:
             item["near"] &= ~taken
@@ -115,8 +142,13 @@ def _place_lesions(rng: np.random.Generator, hw: tuple[int, int], p: dict, anato
 
 
 def _series(
-    out_dir: Path, rng: np.random.Generator, hw: tuple[int, int], p: dict,
-    ids: tuple[int, int, int], split_code: int, person: tuple[str, int | str],
+    out_dir: Path,
+    rng: np.random.Generator,
+    hw: tuple[int, int],
+    p: dict,
+    ids: tuple[int, int, int],
+    split_code: int,
+    person: tuple[str, int | str],
 ) -> list[list]:
     """Write the slices of one series around its key slice; return the DL_info rows of its lesions."""
     interval = float(rng.choice(p["slice_intervals"]))
@@ -153,18 +185,26 @@ def _series(
         lengths = np.linalg.norm(pts[[1, 3]] - pts[[0, 2]], axis=1)
         window = LUNG_WINDOW if item["in_lung"] else SOFT_WINDOWS[int(rng.integers(len(SOFT_WINDOWS)))]
         cx, cy = pts.mean(axis=0)
-        rows.append([
-            f"{stem}.png", ids[0], ids[1], ids[2], key,
-            _fmt(pts.ravel()),
-            _fmt([*(pts.min(axis=0) - 5), *(pts.max(axis=0) + 5)]),
-            _fmt(lengths),
-            _fmt([cx / hw[1], cy / hw[0], rng.uniform(0, 1)]),
-            -1 if split_code == 1 else int(rng.integers(1, 9)),
-            int(rng.random() < 0.03),
-            f"{key - reach}, {key + reach}",
-            _fmt([spacing, spacing, interval]),
-            f"{hw[0]}, {hw[1]}",
-            f"{window[0]}, {window[1]}",
-            person[0], person[1], split_code,
-        ])
+        rows.append(
+            [
+                f"{stem}.png",
+                ids[0],
+                ids[1],
+                ids[2],
+                key,
+                _fmt(pts.ravel()),
+                _fmt([*(pts.min(axis=0) - 5), *(pts.max(axis=0) + 5)]),
+                _fmt(lengths),
+                _fmt([cx / hw[1], cy / hw[0], rng.uniform(0, 1)]),
+                -1 if split_code == 1 else int(rng.integers(1, 9)),
+                int(rng.random() < 0.03),
+                f"{key - reach}, {key + reach}",
+                _fmt([spacing, spacing, interval]),
+                f"{hw[0]}, {hw[1]}",
+                f"{window[0]}, {window[1]}",
+                person[0],
+                person[1],
+                split_code,
+            ]
+        )
     return rows

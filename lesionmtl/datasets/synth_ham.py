@@ -50,7 +50,9 @@ def write(out_dir: Path, rng: np.random.Generator, n_cases: int, hw: tuple[int, 
         pigment = PIGMENTS[rng.choice(len(PIGMENTS), p=PIGMENT_P)] * rng.uniform(0.8, 1.15) + rng.normal(0, 8, 3)
         facts = _facts(rng)
         for _ in range(min(views, n_cases - len(rows))):
-            view = lesion.transformed(rng.uniform(0.9, 1.1), tuple(rng.normal(0, 0.03, 2) * hw[::-1]), rng.normal(0, 0.25))
+            view = lesion.transformed(
+                rng.uniform(0.9, 1.1), tuple(rng.normal(0, 0.03, 2) * hw[::-1]), rng.normal(0, 0.25)
+            )
             image_id = f"ISIC_{FIRST_IMAGE + len(rows):07d}"
             rgb, mask = _render(rng, view, hw, skin * rng.uniform(0.95, 1.05), pigment, p)
             quality = [cv2.IMWRITE_JPEG_QUALITY, int(p["jpeg_quality"])]
@@ -88,7 +90,9 @@ def _render(
     if rng.random() < p["neighbour_prob"]:
         freckles = neighbours(rng, lesion, hw, int(rng.integers(1, 4)), irregularity=0.6)
         opacity += rng.uniform(0.5, 0.9) * textured(rng, freckles, sigma=2.0, amount=0.3)
-    opacity = np.clip(blur(opacity, rng.uniform(*p["border_blur_frac"]) * 2 * radius) * rng.uniform(*p["contrast"]), 0, 1)
+    opacity = np.clip(
+        blur(opacity, rng.uniform(*p["border_blur_frac"]) * 2 * radius) * rng.uniform(*p["contrast"]), 0, 1
+    )
     shading = 1 + 0.05 * smooth_noise(rng, hw, min(hw) / 8) + 0.02 * smooth_noise(rng, hw, 1.0)
     rgb = (skin * (1 - opacity[..., None]) + pigment * opacity[..., None]) * shading[..., None]
     if rng.random() < p["hair_prob"]:

@@ -64,10 +64,14 @@ def write(out_dir: Path, rng: np.random.Generator, n_cases: int, hw: tuple[int, 
     if msd:
         (out_dir / "imagesTr" / "._liver_0.nii.gz").write_bytes(b"\x00\x05\x16\x07macOS resource fork stub")
         labels = {"0": "background", "1": "liver", "2": "cancer"}
-        training = [{"image": f"./imagesTr/liver_{n}.nii.gz", "label": f"./labelsTr/liver_{n}.nii.gz"} for n in range(n_cases)]
-        (out_dir / "dataset.json").write_text(json.dumps(
-            {"name": "Liver", "labels": labels, "numTraining": n_cases, "training": training, "test": []}, indent=2
-        ))
+        training = [
+            {"image": f"./imagesTr/liver_{n}.nii.gz", "label": f"./labelsTr/liver_{n}.nii.gz"} for n in range(n_cases)
+        ]
+        (out_dir / "dataset.json").write_text(
+            json.dumps(
+                {"name": "Liver", "labels": labels, "numTraining": n_cases, "training": training, "test": []}, indent=2
+            )
+        )
 
 
 def _volume(rng: np.random.Generator, hw: tuple[int, int], p: dict) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -87,12 +91,24 @@ def _volume(rng: np.random.Generator, hw: tuple[int, int], p: dict) -> tuple[np.
         deep = eroded(liver_mask, int(d / 3))
         lesion = sample_lesion(rng, random_point(rng, deep if deep.any() else liver_mask, 0), d, p["irregularity"])
         delta = lesion_contrast(rng, 0.0, p["contrast_hu"], p["hypo_fraction"])
-        near = neighbours(rng, lesion, hw, int(rng.integers(1, 3))) & liver_mask if rng.random() < p["neighbour_prob"] else None
+        near = (
+            neighbours(rng, lesion, hw, int(rng.integers(1, 3))) & liver_mask
+            if rng.random() < p["neighbour_prob"]
+            else None
+        )
         grain = max(1.0, d / 6)
-        tumours.append(dict(lesion=lesion, near=near, kc=rng.uniform(1, nz - 2),
-                            tex=delta * texture(rng, hw, grain, rng.uniform(0.1, 0.4)),
-                            near_tex=delta * rng.uniform(0.6, 1.0) * texture(rng, hw, grain, 0.3),
-                            hz=rng.uniform(*p["z_half_extent"]), drift=rng.normal(0, 0.6, 2), twist=rng.normal(0, 0.05)))
+        tumours.append(
+            dict(
+                lesion=lesion,
+                near=near,
+                kc=rng.uniform(1, nz - 2),
+                tex=delta * texture(rng, hw, grain, rng.uniform(0.1, 0.4)),
+                near_tex=delta * rng.uniform(0.6, 1.0) * texture(rng, hw, grain, 0.3),
+                hz=rng.uniform(*p["z_half_extent"]),
+                drift=rng.normal(0, 0.6, 2),
+                twist=rng.normal(0, 0.05),
+            )
+        )
     blur_px, noise_hu = rng.uniform(*p["blur_px"]), rng.uniform(*p["noise_hu"])
 
     hu = np.empty((nz, *hw), np.float32)

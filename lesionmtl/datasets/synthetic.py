@@ -44,7 +44,14 @@ def write_synthetic(
     out.mkdir(parents=True, exist_ok=True)
     (out / "generator.json").unlink(missing_ok=True)
     write(out, np.random.default_rng(seed), int(n_cases), hw, params)
-    save_json(out / "generator.json", {
-        "format": fmt, "n_cases": int(n_cases), "seed": seed, "image_size_hw": list(hw),
-        "parameters": params, "lesionmtl_version": __version__,
-    })
+    save_json(
+        out / "generator.json",
+        {
+            "format": fmt,
+            "n_cases": int(n_cases),
+            "seed": seed,
+            "image_size_hw": list(hw),
+            "parameters": params,
+            "lesionmtl_version": __version__,
+        },
+    )

@@ -32,9 +32,14 @@ class DownloadError(RuntimeError):
 
 class ChecksumMismatch(DownloadError):
     def __init__(self, path: Path, checksum: Checksum, actual: str, deleted: bool):
-        then = ("the download was deleted, run again to fetch it afresh" if deleted
-                else "replace it with a good copy (or delete it to have it downloaded)")
-        super().__init__(f"{path}: {checksum.algorithm} checksum mismatch: expected {checksum.digest}, got {actual}; {then}")
+        then = (
+            "the download was deleted, run again to fetch it afresh"
+            if deleted
+            else "replace it with a good copy (or delete it to have it downloaded)"
+        )
+        super().__init__(
+            f"{path}: {checksum.algorithm} checksum mismatch: expected {checksum.digest}, got {actual}; {then}"
+        )
 
 
 @dataclass(frozen=True)
@@ -129,7 +134,13 @@ def _transfer(session: requests.Session, url: str, part: Path) -> None:
         if offset and status == 416 and content_range == f"bytes */{offset}":
             return  # the part is already whole (the checksum, where known, still decides)
         if offset and (status == 416 or (status == 206 and not content_range.startswith(f"bytes {offset}-"))):
-            log.warning("%s: server did not confirm resuming at byte %d (%s %s); fetching it whole", url, offset, status, content_range)
+            log.warning(
+                "%s: server did not confirm resuming at byte %d (%s %s); fetching it whole",
+                url,
+                offset,
+                status,
+                content_range,
+            )
             part.unlink()
             return _transfer(session, url, part)
         if status in (429, 500, 502, 503, 504):
@@ -140,7 +151,10 @@ def _transfer(session: requests.Session, url: str, part: Path) -> None:
             offset = 0  # the server sent the whole file
         remaining = int(response.headers.get("Content-Length", 0)) or None
         total = offset + remaining if remaining else None
-        with open(part, "ab" if offset else "wb") as out, _progress(part.name.removesuffix(".part"), total, offset) as bar:
+        with (
+            open(part, "ab" if offset else "wb") as out,
+            _progress(part.name.removesuffix(".part"), total, offset) as bar,
+        ):
             for chunk in response.iter_content(STREAM_CHUNK):
                 out.write(chunk)
                 bar.update(len(chunk))
@@ -150,6 +164,14 @@ def _progress(name: str, total: int | None, initial: int) -> tqdm:
     """A byte progress bar on stderr; in a log file (not a terminal) one line every 30 s."""
     tty = sys.stderr.isatty()
     return tqdm(
-        total=total, initial=initial, desc=name, unit="B", unit_scale=True, unit_divisor=1024,
-        file=sys.stderr, mininterval=0.5 if tty else 30, ascii=not tty, dynamic_ncols=tty,
+        total=total,
+        initial=initial,
+        desc=name,
+        unit="B",
+        unit_scale=True,
+        unit_divisor=1024,
+        file=sys.stderr,
+        mininterval=0.5 if tty else 30,
+        ascii=not tty,
+        dynamic_ncols=tty,
     )

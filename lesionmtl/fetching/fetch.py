@@ -17,9 +17,9 @@ from urllib.parse import quote
 
 import requests
 
-from .archives import extract
 from ..datasets.deeplesion import SliceKeeper
 from ..io import save_json
+from .archives import extract
 from .download import Checksum, ChecksumMismatch, DownloadError, download, file_digest, verify
 from .releases import RECEIPTS, Release, dataset_release, keep_margin
 
@@ -66,15 +66,22 @@ def fetch(ds: dict, name: str, *, session: requests.Session | None = None) -> di
         except DownloadError as exc:  # moved link, refused access, network down: say what else works
             raise DownloadError(f"{exc}. To get it by hand instead: {rel.help(raw)}") from exc
     receipt = {
-        "file": name, "saved_as": local.name, "url": url, "bytes": local.stat().st_size, "verified": checksum is not None,
+        "file": name,
+        "saved_as": local.name,
+        "url": url,
+        "bytes": local.stat().st_size,
+        "verified": checksum is not None,
         "checksum": None if checksum is None else {"algorithm": checksum.algorithm, "digest": checksum.digest},
         "unpack_inputs": inputs,
     }
     unpacked = []
     if rel.file(name).is_archive:
         unpacked = _unpack(rel, ds, local, raw, own_copy=not downloading)
-        receipt.update(files_unpacked=len(unpacked), bytes_unpacked=sum((raw / p).stat().st_size for p in unpacked),
-                       archive_deleted=url is not None)  # only what this call downloaded, never the user's copy
+        receipt.update(
+            files_unpacked=len(unpacked),
+            bytes_unpacked=sum((raw / p).stat().st_size for p in unpacked),
+            archive_deleted=url is not None,
+        )  # only what this call downloaded, never the user's copy
     receipt["seconds"] = round(time.perf_counter() - started, 2)
     save_json(done, {**receipt, "unpacked": [p.as_posix() for p in unpacked]})
     if receipt.get("archive_deleted"):
@@ -124,7 +131,9 @@ def _msd_training_files(path) -> bool:
     return path.name == "dataset.json" or (len(path.parts) >= 2 and path.parts[-2] in ("imagesTr", "labelsTr"))
 
 
-def _locate(rel: Release, ds: dict, name: str, raw: Path, session: requests.Session) -> tuple[str | None, Checksum | None, Path]:
+def _locate(
+    rel: Release, ds: dict, name: str, raw: Path, session: requests.Session
+) -> tuple[str | None, Checksum | None, Path]:
     """(download URL or None, published checksum or None, local path) of a release file."""
     entry, mirror = rel.file(name), ds.get("mirror")
     if entry.url == "dataverse":
@@ -172,6 +181,8 @@ def _dataverse_file(rel: Release, name: str, raw: Path, session: requests.Sessio
         saved = label
         if df.get("originalFileFormat"):
             url += "?format=original"
-            saved = df.get("originalFileName") or Path(label).stem + DATAVERSE_EXTENSIONS.get(df["originalFileFormat"], "")
+            saved = df.get("originalFileName") or Path(label).stem + DATAVERSE_EXTENSIONS.get(
+                df["originalFileFormat"], ""
+            )
         return url, Checksum(check["type"], check["value"]) if check else None, raw / saved
     raise DownloadError(f"{listing_url}: no file {name!r} in {doi}")

@@ -91,8 +91,13 @@ def release(fmt: str, name: str | None = None) -> Release:
     md5 = spec.get("md5", {})
     files = tuple(ReleaseFile(n, url, md5.get(n)) for n, url in spec["files"].items())
     return Release(
-        fmt=fmt, name=name, files=files, instructions=spec["instructions"],
-        gated=spec.get("gated", False), checksum_list=spec.get("checksum_list"), dataverse=spec.get("dataverse"),
+        fmt=fmt,
+        name=name,
+        files=files,
+        instructions=spec["instructions"],
+        gated=spec.get("gated", False),
+        checksum_list=spec.get("checksum_list"),
+        dataverse=spec.get("dataverse"),
     )
 
 
@@ -151,9 +156,13 @@ def check_source(ds_name: str, ds: dict) -> None:
             raise ValueError(f"datasets.{ds_name}: raw_dir {raw.as_posix()} is missing or empty. {rel.help(raw)}")
         return
     if rel.gated:
-        raise ValueError(f"datasets.{ds_name}: the {rel.fmt} {rel.name} release cannot be downloaded automatically; "
-                         f"set `source: raw_dir` and provide it yourself. {rel.help(raw)}")
+        raise ValueError(
+            f"datasets.{ds_name}: the {rel.fmt} {rel.name} release cannot be downloaded automatically; "
+            f"set `source: raw_dir` and provide it yourself. {rel.help(raw)}"
+        )
     margin, side = keep_margin(ds), max(patch_hw(ds["patch_size"]))
     if rel.fmt == "deeplesion" and margin is not None and side > 2 * margin:
-        raise ValueError(f"datasets.{ds_name}: patch_size {ds['patch_size']} needs keep_margin >= {(side + 1) // 2} "
-                         f"(pixels kept around each lesion when unpacking DeepLesion archives), got {margin}")
+        raise ValueError(
+            f"datasets.{ds_name}: patch_size {ds['patch_size']} needs keep_margin >= {(side + 1) // 2} "
+            f"(pixels kept around each lesion when unpacking DeepLesion archives), got {margin}"
+        )

@@ -20,7 +20,9 @@ def training_time(runs: pd.DataFrame, datasets: list[str], outputs: dict, data_l
         {
             "Dataset": summary["dataset"],
             "Model": summary["model"],
-            "Time": [f"{mean_std(row, 'hours', 4)} {unit.get(row['device'], row['device'])}" for _, row in summary.iterrows()],
+            "Time": [
+                f"{mean_std(row, 'hours', 4)} {unit.get(row['device'], row['device'])}" for _, row in summary.iterrows()
+            ],
             "Epochs": [mean_std(row, "epochs_run", 1) for _, row in summary.iterrows()],
         }
     )
@@ -36,9 +38,13 @@ def supervision_tables(metrics: pd.DataFrame, datasets: list[str], outputs: dict
     summary = summary[summary["supervision"].isin(["grabcut", "ellipse"])]
     for dataset in datasets:
         rows = model_order(summary[summary["dataset"] == dataset], datasets)
-        rows = rows.assign(_sup=rows["supervision"].map(list(SUPERVISION_NAMES).index)).sort_values(["_sup"], kind="stable")
+        rows = rows.assign(_sup=rows["supervision"].map(list(SUPERVISION_NAMES).index)).sort_values(
+            ["_sup"], kind="stable"
+        )
         rows = rows.drop(columns="_sup").reset_index(drop=True)
-        display = pd.DataFrame({"Method": [f"{r.model} on {SUPERVISION_NAMES[r.supervision]}" for r in rows.itertuples()]})
+        display = pd.DataFrame(
+            {"Method": [f"{r.model} on {SUPERVISION_NAMES[r.supervision]}" for r in rows.itertuples()]}
+        )
         for column in columns:
             display[HEADING[column]] = [mean_std(row, column) for _, row in rows.iterrows()]
         display.insert(0, "Dataset", dataset)
@@ -47,7 +53,9 @@ def supervision_tables(metrics: pd.DataFrame, datasets: list[str], outputs: dict
         write_table(display, rows, outputs[dataset], title, bold)
 
 
-def supervision_dice(metrics: pd.DataFrame, datasets: list[str], outputs: dict, data_label: str, reference: dict[str, str]) -> None:
+def supervision_dice(
+    metrics: pd.DataFrame, datasets: list[str], outputs: dict, data_label: str, reference: dict[str, str]
+) -> None:
     """Table 6: Dice of GrabCut-, ellipse- and fully-supervised A1+L (A1 where A1+L is absent)."""
     summary = over_seeds(per_run_means(metrics), ["dataset", "arch", "supervision"], ["dice"])
     arch = "a1l" if (summary["arch"] == "a1l").any() else "a1"
@@ -75,7 +83,9 @@ def backbone_dice(metrics: pd.DataFrame, datasets: list[str], outputs: dict, dat
         for arch in ("unet", "a1", "unetl", "a1l"):
             match = summary[(summary["dataset"] == dataset) & (summary["arch"] == arch)]
             if len(match):
-                cells[f"{MODEL_NAMES[arch]} ({'U-Net' if arch.startswith('unet') else 'DeepLabV3+'})"] = mean_std(match.iloc[0], "dice")
+                cells[f"{MODEL_NAMES[arch]} ({'U-Net' if arch.startswith('unet') else 'DeepLabV3+'})"] = mean_std(
+                    match.iloc[0], "dice"
+                )
         rows.append(cells)
     title = f"Table 7 ({data_label}): Dice of U-Net vs DeepLabV3+ backbones, same encoder (test split)"
     write_table(pd.DataFrame(rows).fillna("-"), summary, outputs, title)
@@ -84,7 +94,13 @@ def backbone_dice(metrics: pd.DataFrame, datasets: list[str], outputs: dict, dat
 def classification_accuracy(metrics: pd.DataFrame, datasets: list[str], outputs: dict, data_label: str) -> None:
     """Table 8: train and test accuracy of the cluster classifier of A1+L."""
     subset = metrics[metrics["arch"].isin(WITH_CLUSTER_HEAD) & metrics["split"].isin(["train", "test"])]
-    per_run = subset.groupby(["dataset", "arch", "seed", "split"])["cluster_correct"].mean().mul(100).unstack("split").reset_index()
+    per_run = (
+        subset.groupby(["dataset", "arch", "seed", "split"])["cluster_correct"]
+        .mean()
+        .mul(100)
+        .unstack("split")
+        .reset_index()
+    )
     summary = model_order(over_seeds(per_run, ["dataset", "arch"], ["train", "test"]), datasets)
     display = pd.DataFrame(
         {
@@ -109,14 +125,30 @@ def parameter_counts(encoders: list[str], cluster_counts: dict[str, int], output
     rows = []
     for encoder in dict.fromkeys(encoders):
         for arch in ("a1", "acoseg", "unet"):
-            rows.append({"Encoder": encoder, "Model": MODEL_NAMES[arch], "K": "-", "Used for": "all", "Parameters": count_parameters(build_model(arch, encoder=encoder))})
+            rows.append(
+                {
+                    "Encoder": encoder,
+                    "Model": MODEL_NAMES[arch],
+                    "K": "-",
+                    "Used for": "all",
+                    "Parameters": count_parameters(build_model(arch, encoder=encoder)),
+                }
+            )
         used_for = {k: "paper " + name for k, name in PAPER_K.items()} if encoder == "resnet101" else {}
         for dataset, k in cluster_counts.items():
             used_for[k] = ", ".join(filter(None, [used_for.get(k, ""), dataset]))
         for arch in ("a1l", "unetl"):
             for k, names in sorted(used_for.items()):
                 count = count_parameters(build_model(arch, encoder=encoder, n_clusters=k))
-                rows.append({"Encoder": encoder, "Model": MODEL_NAMES[arch], "K": str(k), "Used for": names, "Parameters": count})
+                rows.append(
+                    {
+                        "Encoder": encoder,
+                        "Model": MODEL_NAMES[arch],
+                        "K": str(k),
+                        "Used for": names,
+                        "Parameters": count,
+                    }
+                )
     raw = pd.DataFrame(rows)
     display = raw.assign(Parameters=raw["Parameters"].map("{:,}".format))
     title = "Number of model parameters (paper section 7.6: A1 45,669,713; ACoseg 64,554,577 with ResNet101)"

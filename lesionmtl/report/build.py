@@ -27,7 +27,9 @@ def _figure_outputs(outputs) -> list[Path]:
 
 
 def data(inputs, outputs, params) -> None:
-    data_summary(params["datasets"], inputs["summaries"], inputs["rejected"], _table_outputs(outputs), params["data_label"])
+    data_summary(
+        params["datasets"], inputs["summaries"], inputs["rejected"], _table_outputs(outputs), params["data_label"]
+    )
 
 
 def table1(inputs, outputs, params) -> None:
@@ -35,22 +37,30 @@ def table1(inputs, outputs, params) -> None:
 
 
 def table2(inputs, outputs, params) -> None:
-    ablations.training_time(collect_runs(params["runs"]), params["datasets"], _table_outputs(outputs), params["data_label"])
+    ablations.training_time(
+        collect_runs(params["runs"]), params["datasets"], _table_outputs(outputs), params["data_label"]
+    )
 
 
 def supervision(inputs, outputs, params) -> None:
     metrics = load_metrics(params["runs"])
     per_dataset = {ds: _table_outputs(outputs, f"{ds}_") for ds in params["datasets"]}
     ablations.supervision_tables(metrics, params["datasets"], per_dataset, params["data_label"])
-    ablations.supervision_dice(metrics, params["datasets"], _table_outputs(outputs, "table6_"), params["data_label"], params["reference"])
+    ablations.supervision_dice(
+        metrics, params["datasets"], _table_outputs(outputs, "table6_"), params["data_label"], params["reference"]
+    )
 
 
 def table7(inputs, outputs, params) -> None:
-    ablations.backbone_dice(load_metrics(params["runs"]), params["datasets"], _table_outputs(outputs), params["data_label"])
+    ablations.backbone_dice(
+        load_metrics(params["runs"]), params["datasets"], _table_outputs(outputs), params["data_label"]
+    )
 
 
 def table8(inputs, outputs, params) -> None:
-    ablations.classification_accuracy(load_metrics(params["runs"]), params["datasets"], _table_outputs(outputs), params["data_label"])
+    ablations.classification_accuracy(
+        load_metrics(params["runs"]), params["datasets"], _table_outputs(outputs), params["data_label"]
+    )
 
 
 def parameters(inputs, outputs, params) -> None:
@@ -79,7 +89,11 @@ def figure3(inputs, outputs, params) -> None:
             pd.read_parquet(inputs["clusters"][i]),
             pd.read_parquet(inputs["lesions"][i]),
         )
-        figures.cluster_gallery(*args, [Path(png), Path(pdf)], f"Figure 3: lesion clusters of {dataset} ({params['data_label']}), one row per cluster")
+        figures.cluster_gallery(
+            *args,
+            [Path(png), Path(pdf)],
+            f"Figure 3: lesion clusters of {dataset} ({params['data_label']}), one row per cluster",
+        )
 
 
 def figure4(inputs, outputs, params) -> None:
@@ -92,7 +106,10 @@ def figure4(inputs, outputs, params) -> None:
         test_rows = lesions.loc[lesions["split"] == "test", "patch_index"].to_numpy()
         chosen = rng.choice(test_rows, size=min(params["figure_lesions"], len(test_rows)), replace=False)
         first = runs[(runs["dataset"] == dataset) & (runs["supervision"] == "ellipse")].sort_values("seed")
-        predictions = {r.arch: np.load(Path(r.run_dir) / "predictions.npy", mmap_mode="r") for r in first.drop_duplicates("arch").itertuples()}
+        predictions = {
+            r.arch: np.load(Path(r.run_dir) / "predictions.npy", mmap_mode="r")
+            for r in first.drop_duplicates("arch").itertuples()
+        }
         panels.append(
             {
                 "dataset": dataset,
@@ -110,7 +127,9 @@ def figure4(inputs, outputs, params) -> None:
 def training_curves(inputs, outputs, params) -> None:
     runs = collect_runs(params["runs"])
     histories = pd.concat(
-        pd.read_parquet(Path(r.run_dir) / "history.parquet").assign(dataset=r.dataset, arch=r.arch, supervision=r.supervision, seed=r.seed)
+        pd.read_parquet(Path(r.run_dir) / "history.parquet").assign(
+            dataset=r.dataset, arch=r.arch, supervision=r.supervision, seed=r.seed
+        )
         for r in runs.itertuples()
     )
     figures.training_curves(histories, _figure_outputs(outputs), f"Training curves ({params['data_label']})")
@@ -118,13 +137,26 @@ def training_curves(inputs, outputs, params) -> None:
 
 def pseudolabel_quality(inputs, outputs, params) -> None:
     facts = {ds: pd.read_parquet(path) for ds, path in zip(params["datasets"], inputs["facts"])}
-    figures.pseudolabel_quality(facts, _figure_outputs(outputs), f"Pseudo-mask quality vs ground truth ({params['data_label']})")
+    figures.pseudolabel_quality(
+        facts, _figure_outputs(outputs), f"Pseudo-mask quality vs ground truth ({params['data_label']})"
+    )
 
 
 ARTEFACTS = {
     name: globals()[name]
     for name in (
-        "data", "table1", "table2", "supervision", "table7", "table8", "parameters",
-        "figure2", "figure3", "figure4", "figure5", "training_curves", "pseudolabel_quality",
+        "data",
+        "table1",
+        "table2",
+        "supervision",
+        "table7",
+        "table8",
+        "parameters",
+        "figure2",
+        "figure3",
+        "figure4",
+        "figure5",
+        "training_curves",
+        "pseudolabel_quality",
     )
 }

@@ -38,7 +38,9 @@ def qualitative(panels: list[dict], outs: list[Path], title: str, n_lesions: int
     archs = [a for a in MODEL_ORDER if any(a in p["predictions"] for p in panels)]
     columns += [MODEL_NAMES[a] for a in archs]
     n_rows = sum(min(n_lesions, len(p["rows"])) for p in panels)
-    fig, axes = plt.subplots(n_rows, len(columns), figsize=(1.6 * len(columns), 1.6 * n_rows + 0.6), squeeze=False, layout="constrained")
+    fig, axes = plt.subplots(
+        n_rows, len(columns), figsize=(1.6 * len(columns), 1.6 * n_rows + 0.6), squeeze=False, layout="constrained"
+    )
     r = 0
     for panel in panels:
         for row in panel["rows"][:n_lesions]:
@@ -47,8 +49,9 @@ def qualitative(panels: list[dict], outs: list[Path], title: str, n_lesions: int
             ax_row[0].imshow(image)
             ax_row[0].set_ylabel(panel["dataset"], fontsize=7)
             for ax, (mask, color) in zip(
-                ax_row[1:], [(panel["truth"][row], "lime"), (panel["ellipse"][row], "yellow")]
-                + [(panel["predictions"][a][row] if a in panel["predictions"] else None, "red") for a in archs]
+                ax_row[1:],
+                [(panel["truth"][row], "lime"), (panel["ellipse"][row], "yellow")]
+                + [(panel["predictions"][a][row] if a in panel["predictions"] else None, "red") for a in archs],
             ):
                 ax.imshow(image)
                 if mask is not None:
@@ -97,12 +100,22 @@ def sweep(summary: pd.DataFrame, parameter: str, label: str, outs: list[Path], t
     _save(fig, outs)
 
 
-def cluster_gallery(images: np.ndarray, ellipses: np.ndarray, clusters: pd.DataFrame, lesions: pd.DataFrame, outs: list[Path], title: str, per_cluster: int = 6) -> None:
+def cluster_gallery(
+    images: np.ndarray,
+    ellipses: np.ndarray,
+    clusters: pd.DataFrame,
+    lesions: pd.DataFrame,
+    outs: list[Path],
+    title: str,
+    per_cluster: int = 6,
+) -> None:
     """Figure 3: one row per cluster, training patches of that cluster with their RECIST ellipses."""
     train = clusters.merge(lesions[["lesion_id", "patch_index"]], on="lesion_id")
     train = train[train["split"] == "train"].sort_values("distance")  # the most typical first
     k = int(clusters["cluster"].max()) + 1
-    fig, axes = plt.subplots(k, per_cluster, figsize=(1.2 * per_cluster, 1.2 * k + 0.5), squeeze=False, layout="constrained")
+    fig, axes = plt.subplots(
+        k, per_cluster, figsize=(1.2 * per_cluster, 1.2 * k + 0.5), squeeze=False, layout="constrained"
+    )
     for cluster in range(k):
         members = train[train["cluster"] == cluster]["patch_index"].to_numpy()[:per_cluster]
         for j, ax in enumerate(axes[cluster]):

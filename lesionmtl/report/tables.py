@@ -6,8 +6,6 @@ LaTeX (to paste into a paper) and CSV (the raw numbers, to compute with).
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import numpy as np
 import pandas as pd
 from scipy.stats import wilcoxon
@@ -160,7 +158,11 @@ def table1_display(summary: pd.DataFrame) -> pd.DataFrame:
             cells[heading] = text + (f" ({change:+.2f}%)" if not np.isnan(change) else "")
         cells["Empty preds"] = str(row["n_empty"])
         cells["Seeds"] = str(row["seeds"])
-        p_values = [f"{name} {row[f'dice_p_vs_{b}']:.2g}" for b, name in (("a1", "A1"), ("acoseg", "ACoseg")) if not np.isnan(row[f"dice_p_vs_{b}"])]
+        p_values = [
+            f"{name} {row[f'dice_p_vs_{b}']:.2g}"
+            for b, name in (("a1", "A1"), ("acoseg", "ACoseg"))
+            if not np.isnan(row[f"dice_p_vs_{b}"])
+        ]
         cells["Dice p (Wilcoxon)"] = ", ".join(f"vs {p}" for p in p_values) or "-"
         rows.append(cells)
     return pd.DataFrame(rows)

@@ -35,13 +35,61 @@ from pathlib import Path
 
 # sbatch options that take a value (long form, and the short forms the plugin uses).
 SBATCH_VALUE_OPTIONS = {
-    "--job-name", "-J", "--output", "-o", "--error", "-e", "--comment", "--account", "-A",
-    "--partition", "-p", "--time", "-t", "--mem", "--mem-per-cpu", "--mem-per-gpu", "--ntasks",
-    "-n", "--ntasks-per-node", "--ntasks-per-gpu", "--cpus-per-task", "-c", "--cpus-per-gpu",
-    "--gpus", "-G", "--gpus-per-node", "--gpus-per-task", "--gres", "--constraint", "-C", "--qos",
-    "--nodes", "-N", "--clusters", "-M", "--chdir", "-D", "--wrap", "--array", "-a", "--exclude",
-    "-x", "--reservation", "--export", "--dependency", "-d", "--mail-type", "--mail-user",
-    "--tmp", "--licenses", "-L", "--nodelist", "-w", "--begin", "--signal",
+    "--job-name",
+    "-J",
+    "--output",
+    "-o",
+    "--error",
+    "-e",
+    "--comment",
+    "--account",
+    "-A",
+    "--partition",
+    "-p",
+    "--time",
+    "-t",
+    "--mem",
+    "--mem-per-cpu",
+    "--mem-per-gpu",
+    "--ntasks",
+    "-n",
+    "--ntasks-per-node",
+    "--ntasks-per-gpu",
+    "--cpus-per-task",
+    "-c",
+    "--cpus-per-gpu",
+    "--gpus",
+    "-G",
+    "--gpus-per-node",
+    "--gpus-per-task",
+    "--gres",
+    "--constraint",
+    "-C",
+    "--qos",
+    "--nodes",
+    "-N",
+    "--clusters",
+    "-M",
+    "--chdir",
+    "-D",
+    "--wrap",
+    "--array",
+    "-a",
+    "--exclude",
+    "-x",
+    "--reservation",
+    "--export",
+    "--dependency",
+    "-d",
+    "--mail-type",
+    "--mail-user",
+    "--tmp",
+    "--licenses",
+    "-L",
+    "--nodelist",
+    "-w",
+    "--begin",
+    "--signal",
 }
 SBATCH_FLAG_OPTIONS = {"--parsable", "--requeue", "--no-requeue", "--exclusive", "--hold", "-H"}
 
@@ -135,17 +183,32 @@ def sbatch(argv: list[str]) -> int:
     workdir = first(options, "--chdir", "-D", default=os.getcwd())
     output = first(options, "--output", "-o", default="slurm-%j.out").replace("%j", str(job_id))
     output = Path(workdir, output)
-    write_job(job_id, JobName=name, State="RUNNING", Account=first(options, "--account", "-A", default=""),
-              Partition=first(options, "--partition", "-p", default=""), NodeList="fakenode1")
+    write_job(
+        job_id,
+        JobName=name,
+        State="RUNNING",
+        Account=first(options, "--account", "-A", default=""),
+        Partition=first(options, "--partition", "-p", default=""),
+        NodeList="fakenode1",
+    )
 
     env = dict(os.environ) if first(options, "--export", default="ALL").startswith("ALL") else {}
     env.update(
-        SLURM_JOB_ID=str(job_id), SLURM_JOBID=str(job_id), SLURM_JOB_NAME=name,
-        SLURM_SUBMIT_DIR=os.getcwd(), SLURM_CLUSTER_NAME="fakecluster", SLURM_NTASKS="1",
-        SLURM_JOB_NODELIST="fakenode1", SLURMD_NODENAME="fakenode1",
+        SLURM_JOB_ID=str(job_id),
+        SLURM_JOBID=str(job_id),
+        SLURM_JOB_NAME=name,
+        SLURM_SUBMIT_DIR=os.getcwd(),
+        SLURM_CLUSTER_NAME="fakecluster",
+        SLURM_NTASKS="1",
+        SLURM_JOB_NODELIST="fakenode1",
+        SLURMD_NODENAME="fakenode1",
     )
-    for option, variable in (("--gpus", "SLURM_GPUS"), ("--cpus-per-gpu", "SLURM_CPUS_PER_GPU"),
-                             ("--cpus-per-task", "SLURM_CPUS_PER_TASK"), ("--mem", "SLURM_MEM_PER_NODE")):
+    for option, variable in (
+        ("--gpus", "SLURM_GPUS"),
+        ("--cpus-per-gpu", "SLURM_CPUS_PER_GPU"),
+        ("--cpus-per-task", "SLURM_CPUS_PER_TASK"),
+        ("--mem", "SLURM_MEM_PER_NODE"),
+    ):
         if option in options:
             env[variable] = options[option]
     if "--gres" in options:
@@ -155,10 +218,15 @@ def sbatch(argv: list[str]) -> int:
     script_path.chmod(0o755)
     started = time.time()
     with open(output, "w") as out:
-        exit_code = subprocess.call([str(script_path)], cwd=workdir, env=env, stdin=subprocess.DEVNULL,
-                                    stdout=out, stderr=subprocess.STDOUT)
-    write_job(job_id, State="COMPLETED" if exit_code == 0 else "FAILED", ExitCode=f"{exit_code}:0",
-              Elapsed=f"{time.time() - started:.0f}")
+        exit_code = subprocess.call(
+            [str(script_path)], cwd=workdir, env=env, stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT
+        )
+    write_job(
+        job_id,
+        State="COMPLETED" if exit_code == 0 else "FAILED",
+        ExitCode=f"{exit_code}:0",
+        Elapsed=f"{time.time() - started:.0f}",
+    )
     print(job_id if "--parsable" in options else f"Submitted batch job {job_id}")
     return 0
 

@@ -1,0 +1,51 @@
+"""The ``lesionmtl`` command line: one entry point, one subcommand per job.
+
+Each subcommand registers itself in :data:`SUBCOMMANDS` with a function that adds its arguments
+and one that runs it; ``main`` builds the parser from that table.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+from lesionmtl import __version__
+
+
+@dataclass(frozen=True)
+class Subcommand:
+    help: str
+    add_arguments: Callable[[argparse.ArgumentParser], None]
+    run: Callable[[argparse.Namespace], int | None]
+
+
+# Subcommands, by name; each module that provides one adds it here.
+SUBCOMMANDS: dict[str, Subcommand] = {}
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="lesionmtl",
+        description="Weakly supervised lesion segmentation from RECIST marks with multi-task learning "
+        "(Chu et al., MIDL 2021). The paper's workflow runs with `snakemake`; these commands use its results.",
+    )
+    parser.add_argument("--version", action="version", version=f"lesionmtl {__version__}")
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for name, sub in SUBCOMMANDS.items():
+        sub.add_arguments(commands.add_parser(name, help=sub.help, description=sub.help))
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.command is None:
+        parser.print_help()
+        return 0
+    return SUBCOMMANDS[args.command].run(args) or 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
