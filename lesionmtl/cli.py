@@ -21,8 +21,30 @@ class Subcommand:
     run: Callable[[argparse.Namespace], int | None]
 
 
+def _subcommands() -> dict[str, Subcommand]:
+    from lesionmtl import example_data, info, segment
+
+    return {
+        "segment": Subcommand(
+            "turn RECIST marks on images into lesion masks and measurements with a trained model",
+            segment.add_arguments,
+            segment.run,
+        ),
+        "info": Subcommand(
+            "show what a trained model is: architecture, patches, training data, test metrics",
+            info.add_arguments,
+            info.run,
+        ),
+        "example-data": Subcommand(
+            "write a small synthetic recist_table dataset (lesions.csv, images, some masks)",
+            example_data.add_arguments,
+            example_data.run,
+        ),
+    }
+
+
 # Subcommands, by name; each module that provides one adds it here.
-SUBCOMMANDS: dict[str, Subcommand] = {}
+SUBCOMMANDS: dict[str, Subcommand] = _subcommands()
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -12,6 +12,7 @@ from sklearn.preprocessing import StandardScaler
 
 from lesionmtl.clustering import shape_features
 from lesionmtl.devices import select_device
+from lesionmtl.measurements import diameter_errors
 from lesionmtl.metrics import score_masks
 from lesionmtl.models import PAIRED
 from lesionmtl.training import load_model, predict
@@ -50,7 +51,9 @@ def evaluate_run(
     """Predict every patch and score it against ``truth``.
 
     Returns ``(metrics, predictions)``: one metrics row per lesion (all splits; the report uses
-    the test split, Table 8 also the train split) and the binary predictions (N,H,W). The paper's
+    the test split, Table 8 also the train split), with the RECIST diameters measured on the
+    prediction and on the reference (:func:`lesionmtl.measurements.diameter_errors`), and the
+    binary predictions (N,H,W). The paper's
     empty-prediction rule is applied per split, so the worst value is taken among the lesions of
     the same split.
     """
@@ -64,12 +67,15 @@ def evaluate_run(
     probs, logits = predict(model, images, device=next(model.parameters()).device, partners=partners)
     predictions = probs >= 0.5
     frames = []
-    for split, rows in lesions.groupby("split"):
+    # A recist_table with masks on some rows only (``has_gt``) is scored on those rows.
+    scored = lesions[lesions["has_gt"].astype(bool)] if "has_gt" in lesions else lesions
+    for split, rows in scored.groupby("split"):
         idx = rows["patch_index"].to_numpy()
         scores = score_masks(predictions[idx], truth[idx])
         scores.insert(0, "lesion_id", rows["lesion_id"].to_numpy())
         scores.insert(1, "split", split)
-        frames.append(scores)
+        sizes = diameter_errors(predictions[idx], truth[idx], rows).reset_index(drop=True)
+        frames.append(pd.concat([scores, sizes], axis=1))
     metrics = pd.concat(frames, ignore_index=True)
     if logits is not None:
         by_row = dict(zip(lesions["lesion_id"], lesions["patch_index"]))

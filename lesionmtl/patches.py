@@ -17,6 +17,7 @@ __all__ = [
     "patch_origin",
     "crop",
     "padded_square",
+    "paste",
     "resize_image",
     "resize_mask",
     "to_patch",
@@ -101,3 +102,9 @@ def window_to_uint8(hu: np.ndarray, lo: float, hi: float) -> np.ndarray:
         raise ValueError(f"window must have hi > lo, got [{lo}, {hi}]")
     scaled = (np.asarray(hu, dtype=np.float32) - lo) * (255.0 / (hi - lo))
     return np.clip(np.rint(scaled), 0, 255).astype(np.uint8)
+
+
+def paste(patch: np.ndarray, offset_xy: tuple[int, int], source_hw: tuple[int, int], fill: float = 0) -> np.ndarray:
+    """Inverse of :func:`crop` at scale 1: the ``source_hw`` image holding ``patch`` with its top-left
+    pixel at ``offset_xy`` (the part of the patch outside the image is dropped)."""
+    return crop(patch, -int(offset_xy[0]), -int(offset_xy[1]), source_hw, fill)

@@ -141,7 +141,7 @@ def make_pseudolabels(
             "grabcut_fell_back": fell_back,
             "iou_grabcut_ellipse": iou(grabcuts[out], ellipses[out]),
         }
-        if gt_masks is not None:
+        if gt_masks is not None and gt_masks[i].any():  # an empty reference: that lesion has none
             row["dice_ellipse_gt"] = dice(ellipses[out], gt_masks[i])
             row["dice_grabcut_gt"] = dice(grabcuts[out], gt_masks[i])
             row["iou_ellipse_gt"] = iou(ellipses[out], gt_masks[i])

@@ -15,9 +15,17 @@ from .base import SPLITS, DataError, Reader, Rejection, Sample, patch_hw
 from .deeplesion import read_deeplesion
 from .ham import read_ham
 from .lits import read_lits
+from .recist_table import read_recist_table
 from .splits import assign_splits
 
-READERS: dict[str, Reader] = {"deeplesion": read_deeplesion, "lits": read_lits, "ham": read_ham}
+READERS: dict[str, Reader] = {
+    "deeplesion": read_deeplesion,
+    "lits": read_lits,
+    "ham": read_ham,
+    "recist_table": read_recist_table,
+}
+# Formats whose lesions may come with or without a reference mask, each on its own.
+PARTIAL_GROUND_TRUTH = {"recist_table"}
 RECIST_COLUMNS = ("r_x11", "r_y11", "r_x12", "r_y12", "r_x21", "r_y21", "r_x22", "r_y22")
 
 
@@ -91,14 +99,18 @@ def ingest(
     if (crossing > 1).any():
         raise DataError(raw_dir, f"groups in several splits: {crossing[crossing > 1].index[:5].tolist()}")
     with_gt = [s.gt is not None for s in samples]
-    if any(with_gt) and not all(with_gt):
+    partial = any(with_gt) and not all(with_gt)
+    if partial and fmt not in PARTIAL_GROUND_TRUTH:
         raise DataError(raw_dir, f"ground truth for only {sum(with_gt)} of {len(samples)} lesions")
+    if partial:  # scored where there is a mask (``has_gt``); the others are empty in gt_masks
+        table["has_gt"] = with_gt
 
     images = np.stack([s.image for s in samples])
     save_npy(out_dir / "patches" / "images.npy", images)
     # Always written, so that the workflow's outputs do not depend on the data: a zero-length
     # stack says "no ground truth" (real DeepLesion), and scoring then needs GrabCut masks.
-    gt_masks = np.stack([s.gt for s in samples]) if all(with_gt) else np.zeros((0, *images.shape[1:3]))
+    empty = np.zeros(images.shape[1:3], dtype=bool)
+    gt_masks = np.stack([empty if s.gt is None else s.gt for s in samples]) if any(with_gt) else empty[None][:0]
     save_npy(out_dir / "patches" / "gt_masks.npy", gt_masks.astype(bool))
     save_parquet(
         out_dir / "rejected.parquet",
@@ -115,6 +127,7 @@ def ingest(
             "n_rejected": len(rejected),
             "per_split": {k: int((table["split"] == k).sum()) for k in SPLITS},
             "has_ground_truth": all(with_gt),
+            "n_with_ground_truth": sum(with_gt),
             "split_seed": seed,
             "split_fractions": list(split_fractions),
             "reader_options": reader_options,

@@ -99,7 +99,7 @@ def write(out_dir: Path, rng: np.random.Generator, n_cases: int, hw: tuple[int, 
         writer.writerows(rows)
 
 
-def _place_lesions(
+def place_lesions(
     rng: np.random.Generator, hw: tuple[int, int], p: dict, anatomy: Anatomy, spacing: float
 ) -> list[dict]:
     """1-3 non-touching lesions on the key slice (in an organ, in fat or in lung), with their
@@ -160,7 +160,7 @@ def _series(
     anatomy = body(rng, hw, lungs=rng.random() < p["lung_prob"])
     blur_px, noise_hu = rng.uniform(*p["blur_px"]), rng.uniform(*p["noise_hu"])
 
-    lesions = _place_lesions(rng, hw, p, anatomy, spacing)
+    lesions = place_lesions(rng, hw, p, anatomy, spacing)
 
     folder = out_dir / "Images_png" / "{:06d}_{:02d}_{:02d}".format(*ids)
     folder.mkdir(parents=True, exist_ok=True)

@@ -15,12 +15,13 @@ import numpy as np
 
 from .. import __version__
 from ..io import save_json
-from . import synth_deeplesion, synth_ham, synth_lits
+from . import synth_deeplesion, synth_ham, synth_lits, synth_recist_table
 
 WRITERS: dict[str, tuple[Callable, dict]] = {
     "deeplesion": (synth_deeplesion.write, synth_deeplesion.DEFAULTS),
     "lits": (synth_lits.write, synth_lits.DEFAULTS),
     "ham": (synth_ham.write, synth_ham.DEFAULTS),
+    "recist_table": (synth_recist_table.write, synth_recist_table.DEFAULTS),
 }
 
 

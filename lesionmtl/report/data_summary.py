@@ -29,10 +29,18 @@ def data_summary(
                 **{split.capitalize(): summary["per_split"][split] for split in SPLITS},
                 "Dropped": len(dropped),
                 "Why dropped": "; ".join(f"{kind} {n}" for kind, n in by_kind.items()) or "-",
-                "Ground truth": "yes" if summary["has_ground_truth"] else "no (scored against GrabCut)",
+                "Ground truth": _ground_truth(summary),
             }
         )
     raw = pd.DataFrame(rows)
     title = f"Data ({data_label}): lesions per split after ingest, and the lesions dropped (rejected.parquet)"
     write_table(raw.astype(str), raw, outputs, title)
     return raw
+
+
+def _ground_truth(summary: dict) -> str:
+    """yes, no, or how many lesions have a reference mask (a recist_table scores only those)."""
+    if summary["has_ground_truth"]:
+        return "yes"
+    with_gt = summary.get("n_with_ground_truth", 0)
+    return f"{with_gt} of {summary['n_lesions']} lesions" if with_gt else "no (scored against GrabCut)"

@@ -135,7 +135,7 @@ def pseudolabel_quality(facts: dict[str, pd.DataFrame], outs: list[Path], title:
     fig, ax = plt.subplots(figsize=(1.8 * max(len(datasets), 1) + 2, 3.5))
     data, labels = [], []
     for name in datasets:
-        data += [facts[name]["dice_ellipse_gt"], facts[name]["dice_grabcut_gt"]]
+        data += [facts[name]["dice_ellipse_gt"].dropna(), facts[name]["dice_grabcut_gt"].dropna()]
         labels += [f"{name}\nellipse", f"{name}\nGrabCut"]
     if data:
         ax.boxplot(data, showfliers=False)

@@ -1,0 +1,377 @@
+"""``recist_table`` reader: a user's own RECIST-annotated images, listed one lesion per row.
+
+The table (``lesions.csv``, tab- or comma-separated, or ``lesions.parquet``) has the columns
+``image`` (path relative to the table: 8- or 16-bit PNG, JPEG, NIfTI ``.nii``/``.nii.gz``) and
+``x11, y11, x12, y12, x21, y21, x22, y22`` (RECIST endpoints, 0-based source pixels, long axis
+first; x is the column and y the row of a 2-D image; for NIfTI, x and y index the first and second
+array axes of the slice as stored, ``dataobj[x, y, slice]``), and optionally ``slice``, ``mask``,
+``split``, ``group``, ``lesion_id``, ``spacing_x``, ``spacing_y``, ``window_low``, ``window_high``
+and ``hu_offset``.
+
+The patch is cut as for DeepLesion: centred on the RECIST box, at the source resolution, the key
+slice's window in all three channels.  The same functions cut the patches of ``lesionmtl segment``,
+so a trained model sees new lesions exactly as it saw its training data.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterator
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+
+import cv2
+import nibabel as nib
+import numpy as np
+import pandas as pd
+
+from ..patches import crop, patch_origin, to_patch, window_to_uint8
+from ..recist import check_inside, parse_recist
+from .base import SPLITS, TOO_LARGE, DataError, Rejection, Sample, outside_patch, patch_hw, read_table, recist_bbox
+
+POINT_COLUMNS = ("x11", "y11", "x12", "y12", "x21", "y21", "x22", "y22")
+REQUIRED = ("image", *POINT_COLUMNS)
+TABLE_NAMES = ("lesions.csv", "lesions.tsv", "lesions.parquet")
+DEFAULT_WINDOW = (-175.0, 275.0)  # soft tissue, DeepLesion's most common DICOM window
+DEFAULT_HU_OFFSET = 32768.0  # DeepLesion's 16-bit PNG convention: stored value = HU + 32768
+NIFTI_SUFFIXES = (".nii", ".nii.gz")
+# Measured on a mask, the short axis can come out a fraction of a pixel longer than the long one
+# (round lesions, pixel bands); a swapped pair of axes is off by far more.
+SHORT_AXIS_TOLERANCE_PX = 1.0
+
+
+def is_nifti(path: str | Path) -> bool:
+    return str(path).lower().endswith(NIFTI_SUFFIXES)
+
+
+@dataclass(frozen=True)
+class LesionRow:
+    """One parsed table row (``line``: its row number as reported in errors)."""
+
+    line: int
+    image: str
+    points: np.ndarray  # (4, 2) source pixels
+    slice: int | None = None
+    mask: str | None = None
+    split: str | None = None
+    group: str | None = None
+    lesion_id: str | None = None
+    spacing_xy: tuple[float, float] | None = None
+    window: tuple[float, float] | None = None
+    hu_offset: float | None = None
+
+
+@dataclass(frozen=True)
+class SourceImage:
+    """The 2-D image a lesion was marked on, as (rows = y, columns = x).
+
+    ``pixels`` is float32 intensities (``ct``: HU, windowed into the patch) or uint8 (``grey``,
+    ``rgb``: used as they are).  ``nifti`` is the volume's header facts for writing masks back.
+    """
+
+    pixels: np.ndarray
+    kind: str  # "ct" | "grey" | "rgb"
+    spacing_xy: tuple[float, float]
+    nifti_shape: tuple[int, ...] | None = None
+    nifti_affine: np.ndarray | None = None
+
+    @property
+    def hw(self) -> tuple[int, int]:
+        return int(self.pixels.shape[0]), int(self.pixels.shape[1])
+
+
+def find_table(raw_dir: Path) -> Path:
+    """The lesion table of a ``recist_table`` folder (``raw_dir`` may also be the table itself)."""
+    raw_dir = Path(raw_dir)
+    if raw_dir.is_file():
+        return raw_dir
+    for name in TABLE_NAMES:
+        if (raw_dir / name).is_file():
+            return raw_dir / name
+    raise DataError(raw_dir, f"no lesion table: expected one of {', '.join(TABLE_NAMES)}")
+
+
+def table_rows(path: Path) -> list[tuple[int, dict]]:
+    """(row number, all-string row) of a CSV/TSV (row number = line in the file) or Parquet
+    (row number = 1-based data row) lesion table; a :class:`DataError` when a required column is missing."""
+    path = Path(path)
+    if path.suffix == ".parquet":
+        try:
+            table = pd.read_parquet(path)
+        except Exception as exc:  # pyarrow raises several types for a corrupt file
+            raise DataError(path, f"unreadable Parquet table ({exc})") from exc
+        table = table.astype(object).where(table.notna(), "").astype(str)
+        missing = [c for c in REQUIRED if c not in table.columns]
+        if missing:
+            raise DataError(path, f"missing required column(s) {', '.join(missing)}")
+        return list(enumerate(table.to_dict("records"), start=1))
+    return list(enumerate(read_table(path, REQUIRED).to_dict("records"), start=2))
+
+
+def _optional(row: dict, column: str) -> str | None:
+    value = str(row.get(column, "")).strip()
+    return value if value and value.lower() not in ("nan", "none") else None
+
+
+def _number(row: dict, column: str) -> float | None:
+    text = _optional(row, column)
+    if text is None:
+        return None
+    try:
+        value = float(text)
+    except ValueError:
+        raise ValueError(f"column {column} must be a number, got {text!r}") from None
+    if not math.isfinite(value):
+        raise ValueError(f"column {column} must be finite, got {text!r}")
+    return value
+
+
+def _pair(row: dict, first: str, second: str) -> tuple[float, float] | None:
+    a, b = _number(row, first), _number(row, second)
+    if (a is None) != (b is None):
+        raise ValueError(f"columns {first} and {second} go together: give both or neither")
+    return None if a is None else (a, b)
+
+
+def parse_row(row: dict, line: int) -> LesionRow:
+    """Check and convert one row; a ValueError says what is wrong with it."""
+    image = _optional(row, "image")
+    if image is None:
+        raise ValueError("column image is empty")
+    points = parse_recist([_number(row, c) if _optional(row, c) else math.nan for c in POINT_COLUMNS])
+    long_len = float(np.hypot(*(points[1] - points[0])))
+    short_len = float(np.hypot(*(points[3] - points[2])))
+    if long_len <= 0:
+        raise ValueError("the long axis (x11, y11)-(x12, y12) has length 0")
+    if short_len > long_len + SHORT_AXIS_TOLERANCE_PX:
+        raise ValueError(f"short axis ({short_len:.1f} px) longer than the long axis ({long_len:.1f} px)")
+    slice_value = _number(row, "slice")
+    if slice_value is not None and (slice_value != int(slice_value) or slice_value < 0):
+        raise ValueError(f"column slice must be a whole number >= 0, got {slice_value:g}")
+    if slice_value is not None and not is_nifti(image):
+        raise ValueError(f"column slice is for NIfTI images only, {image} is not one")
+    split = _optional(row, "split")
+    if split is not None and split not in SPLITS:
+        raise ValueError(f"column split must be one of {', '.join(SPLITS)}, got {split!r}")
+    spacing = _pair(row, "spacing_x", "spacing_y")
+    if spacing is not None and min(spacing) <= 0:
+        raise ValueError(f"spacing_x and spacing_y must be > 0, got {spacing}")
+    window = _pair(row, "window_low", "window_high")
+    if window is not None and not window[1] > window[0]:
+        raise ValueError(f"window_high must exceed window_low, got {window}")
+    return LesionRow(
+        line=line,
+        image=image,
+        points=points,
+        slice=None if slice_value is None else int(slice_value),
+        mask=_optional(row, "mask"),
+        split=split,
+        group=_optional(row, "group"),
+        lesion_id=_optional(row, "lesion_id"),
+        spacing_xy=spacing,
+        window=window,
+        hu_offset=_number(row, "hu_offset"),
+    )
+
+
+def _nifti(path: Path) -> nib.Nifti1Image:
+    try:
+        return nib.load(path)
+    except Exception as exc:  # nibabel raises many types for corrupt files
+        raise ValueError(f"unreadable NIfTI {path.name} ({exc})") from exc
+
+
+def _nifti_slice(image: nib.Nifti1Image, index: int | None, name: str) -> np.ndarray:
+    """The 2-D slice ``dataobj[:, :, index]`` transposed to (y, x) = (rows, columns)."""
+    shape = image.shape
+    if len(shape) == 2 or (len(shape) == 3 and shape[2] == 1 and index in (None, 0)):
+        plane = np.asarray(image.dataobj).reshape(shape[:2])
+    elif len(shape) == 3:
+        if index is None:
+            raise ValueError(f"{name} is a volume of {shape[2]} slices: column slice is needed")
+        if index >= shape[2]:
+            raise ValueError(f"slice {index} outside {name} ({shape[2]} slices, 0-based)")
+        plane = np.asarray(image.dataobj[:, :, index])
+    else:
+        raise ValueError(f"{name} has shape {shape}: need a 2-D image or a 3-D volume")
+    return np.ascontiguousarray(plane.T)
+
+
+class ImageLoader:
+    """Reads the images and masks of a table (relative to ``base``), each image file once."""
+
+    def __init__(self, base: Path, cache_size: int = 8):
+        self.base = Path(base)
+        self._read = lru_cache(maxsize=cache_size)(self._read_file)
+
+    def _path(self, name: str) -> Path:
+        path = self.base / name
+        if not path.is_file():
+            raise ValueError(f"file not found: {name}")
+        return path
+
+    def _read_file(self, name: str) -> np.ndarray | nib.Nifti1Image:
+        path = self._path(name)
+        if is_nifti(name):
+            return _nifti(path)
+        pixels = cv2.imread(str(path), cv2.IMREAD_UNCHANGED)
+        if pixels is None:
+            raise ValueError(f"unreadable image {name}: not a PNG, JPEG or NIfTI file")
+        return pixels
+
+    def image(self, row: LesionRow, hu_offset: float = DEFAULT_HU_OFFSET) -> SourceImage:
+        """The row's image: 16-bit PNG as HU (value - ``hu_offset``, or the row's own), NIfTI as
+        stored (HU), 8-bit grey or colour as it is."""
+        data = self._read(row.image)
+        if isinstance(data, nib.Nifti1Image):
+            zooms = tuple(float(z) for z in data.header.get_zooms()[:2])
+            spacing = row.spacing_xy or (zooms if len(zooms) == 2 and min(zooms) > 0 else (math.nan, math.nan))
+            pixels = _nifti_slice(data, row.slice, row.image).astype(np.float32)
+            return SourceImage(pixels, "ct", spacing, tuple(data.shape), data.affine)
+        spacing = row.spacing_xy or (math.nan, math.nan)
+        if data.dtype == np.uint16 and data.ndim == 2:
+            offset = row.hu_offset if row.hu_offset is not None else hu_offset
+            return SourceImage(data.astype(np.float32) - offset, "ct", spacing)
+        if data.dtype != np.uint8:
+            raise ValueError(f"{row.image}: unsupported pixel type {data.dtype} (need 8- or 16-bit)")
+        if data.ndim == 2:
+            return SourceImage(data, "grey", spacing)
+        code = cv2.COLOR_BGRA2RGB if data.shape[2] == 4 else cv2.COLOR_BGR2RGB
+        return SourceImage(cv2.cvtColor(data, code), "rgb", spacing)
+
+    def mask(self, row: LesionRow, source: SourceImage) -> np.ndarray | None:
+        """The row's reference mask (nonzero = lesion) in the image's (rows, columns), or None."""
+        if row.mask is None:
+            return None
+        data = self._read(row.mask)
+        if isinstance(data, nib.Nifti1Image):
+            if source.nifti_shape is None:
+                raise ValueError(f"mask {row.mask} is NIfTI but image {row.image} is not")
+            if tuple(data.shape) != source.nifti_shape or not np.allclose(data.affine, source.nifti_affine, atol=1e-3):
+                raise ValueError(f"mask {row.mask} shape {tuple(data.shape)} or affine differs from {row.image}")
+            plane = _nifti_slice(data, row.slice, row.mask)
+        else:
+            plane = data if data.ndim == 2 else data[..., 0]
+            if plane.shape != source.hw:
+                raise ValueError(
+                    f"mask {row.mask} is {plane.shape[0]}x{plane.shape[1]}, image {source.hw[0]}x{source.hw[1]}"
+                )
+        return np.asarray(plane) != 0
+
+
+def cut_patch(
+    source: SourceImage, points: np.ndarray, size_hw: tuple[int, int], window: tuple[float, float]
+) -> tuple[np.ndarray, tuple[int, int]]:
+    """The (h, w, 3) uint8 patch centred on the RECIST box (DeepLesion's ``Bounding_boxes``) and its
+    top-left source pixel: CT windowed to ``window`` (outside the image: the window's low end),
+    8-bit grey repeated in three channels, colour as it is (outside: black)."""
+    x0, y0, x1, y1 = recist_bbox(points)
+    offset = patch_origin(((x0 + x1) / 2, (y0 + y1) / 2), size_hw)
+    if source.kind == "ct":
+        patch = window_to_uint8(crop(source.pixels, *offset, size_hw, fill=window[0]), *window)
+    else:
+        patch = crop(source.pixels, *offset, size_hw, fill=0)
+    if patch.ndim == 2:
+        patch = np.repeat(patch[:, :, None], 3, axis=2)
+    return patch, offset
+
+
+def default_lesion_id(row: LesionRow, seen: dict[str, int]) -> str:
+    """``<image path without suffix>[_z<slice>]_<j>``, j counting the lesions of that image (and slice)."""
+    stem = row.image
+    for suffix in (".nii.gz", ".nii", ".png", ".jpg", ".jpeg"):
+        if stem.lower().endswith(suffix):
+            stem = stem[: -len(suffix)]
+            break
+    stem = stem.replace("/", "_").replace("\\", "_")
+    if row.slice is not None:
+        stem += f"_z{row.slice:03d}"
+    j = seen[stem] = seen.get(stem, -1) + 1
+    return f"{stem}_{j}"
+
+
+def read_rows(table: Path) -> tuple[list[LesionRow], list[str]]:
+    """Every row of the table parsed, and the problems of the bad ones (``row N: reason``)."""
+    rows, problems = [], []
+    for line, raw in table_rows(table):
+        try:
+            rows.append(parse_row(raw, line))
+        except ValueError as exc:
+            problems.append(f"row {line}: {exc}")
+    return rows, problems
+
+
+def raise_problems(table: Path, problems: list[str]) -> None:
+    """One :class:`DataError` naming the table and every bad row (row N when there is one)."""
+    if len(problems) == 1:
+        line, _, reason = problems[0].partition(": ")
+        raise DataError(table, reason, row=int(line.removeprefix("row ")))
+    if problems:
+        raise DataError(table, f"{len(problems)} bad rows: " + "; ".join(problems))
+
+
+def read_recist_table(
+    raw_dir: Path,
+    *,
+    patch_size: int | tuple[int, int],
+    window: tuple[float, float] = DEFAULT_WINDOW,
+    hu_offset: float = DEFAULT_HU_OFFSET,
+) -> Iterator[Sample | Rejection]:
+    """Yield one :class:`Sample` per table row, or a :class:`Rejection` when its RECIST does not fit
+    in the patch.  ``window`` (HU) and ``hu_offset`` are the defaults for rows without their own.
+
+    Every row is checked; bad rows (missing file, points outside the image, short axis longer than
+    long, a mask of another size, ...) end the stream with one :class:`DataError` that lists each
+    with its row number, after the good ones were yielded (ingest writes nothing then).
+    """
+    table = find_table(Path(raw_dir))
+    hw = patch_hw(patch_size)
+    rows, problems = read_rows(table)
+    loader = ImageLoader(table.parent)
+    seen: dict[str, int] = {}
+    ids: dict[str, int] = {}
+    for row in rows:
+        try:
+            item = _sample(row, loader, hw, window, hu_offset, seen)
+            if item.lesion_id in ids:
+                raise ValueError(f"lesion_id {item.lesion_id!r} also on row {ids[item.lesion_id]}")
+            ids[item.lesion_id] = row.line
+        except ValueError as exc:
+            problems.append(f"row {row.line}: {exc}")
+            continue
+        yield item
+    raise_problems(table, sorted(problems, key=lambda p: int(p.split(":")[0].removeprefix("row "))))
+
+
+def _sample(
+    row: LesionRow,
+    loader: ImageLoader,
+    hw: tuple[int, int],
+    window: tuple[float, float],
+    hu_offset: float,
+    seen: dict[str, int],
+) -> Sample | Rejection:
+    source = loader.image(row, hu_offset)
+    check_inside(row.points, source.hw)
+    mask = loader.mask(row, source)
+    lesion_id = row.lesion_id or default_lesion_id(row, seen)
+    patch, offset = cut_patch(source, row.points, hw, row.window or window)
+    recist = to_patch(row.points, offset)
+    outside = outside_patch(recist, hw)
+    if outside:
+        return Rejection(lesion_id, row.image, TOO_LARGE, outside)
+    return Sample(
+        lesion_id=lesion_id,
+        group_id=row.group or row.image,
+        image=patch,
+        recist=recist,
+        recist_source="annotation",
+        bbox=recist_bbox(recist),
+        source=row.image,
+        offset_xy=offset,
+        scale_xy=(1.0, 1.0),
+        spacing_xy=source.spacing_xy,
+        gt=None if mask is None else crop(mask, *offset, hw, False),
+        split=row.split,
+    )

@@ -1,0 +1,233 @@
+"""``lesionmtl segment``: RECIST marks on new images -> lesion masks and measurements.
+
+Each lesion's patch is cut by the ``recist_table`` reader's own functions (so the model sees it as
+it saw its training data), predicted, and pasted back into the source image: a PNG mask of the
+image's size, and a NIfTI mask with the input's shape and affine where the input is NIfTI.
+``measurements.csv`` (written last) holds per lesion the area and the RECIST diameters measured
+on the predicted mask next to the given ones.
+"""
+
+from __future__ import annotations
+
+import argparse
+import gzip
+from dataclasses import dataclass
+from pathlib import Path
+
+import cv2
+import nibabel as nib
+import numpy as np
+import pandas as pd
+
+from lesionmtl.datasets.base import DataError, patch_hw
+from lesionmtl.datasets.recist_table import (
+    DEFAULT_HU_OFFSET,
+    DEFAULT_WINDOW,
+    ImageLoader,
+    LesionRow,
+    SourceImage,
+    cut_patch,
+    default_lesion_id,
+    find_table,
+    is_nifti,
+    raise_problems,
+    read_rows,
+)
+from lesionmtl.io import atomic_path, save_text
+from lesionmtl.measurements import axis_lengths, measure_mask
+from lesionmtl.patches import paste
+from lesionmtl.recist import check_inside, parse_recist
+
+MEASUREMENT_COLUMNS = [
+    "lesion_id",
+    "row",
+    "image",
+    "slice",
+    "mask_file",
+    "nifti_mask_file",
+    "area_px",
+    "area_mm2",
+    "long_px",
+    "short_px",
+    "long_mm",
+    "short_mm",
+    "given_long_px",
+    "given_short_px",
+    "given_long_mm",
+    "given_short_mm",
+    "spacing_x",
+    "spacing_y",
+]
+
+
+@dataclass
+class Lesion:
+    row: LesionRow
+    lesion_id: str
+    source: SourceImage
+    patch: np.ndarray
+    offset: tuple[int, int]
+
+
+def patch_settings(checkpoint: dict) -> tuple[tuple[int, int], tuple[float, float], float]:
+    """Patch size, default HU window and PNG HU offset the model was trained with."""
+    size = checkpoint["input"]["patch_size"]
+    options = (checkpoint.get("patches") or {}).get("reader_options") or {}
+    window = tuple(float(v) for v in options.get("window", DEFAULT_WINDOW))
+    return patch_hw(size), window, float(options.get("hu_offset", DEFAULT_HU_OFFSET))
+
+
+def prepare(
+    rows: list[LesionRow], base: Path, size_hw: tuple[int, int], window: tuple[float, float], hu_offset: float
+) -> tuple[list[Lesion], list[str]]:
+    """Load every row's image and cut its patch; the problems of the rows that cannot be."""
+    loader = ImageLoader(base)
+    lesions, problems, seen, ids = [], [], {}, {}
+    for row in rows:
+        try:
+            source = loader.image(row, hu_offset)
+            check_inside(row.points, source.hw)
+            lesion_id = row.lesion_id or default_lesion_id(row, seen)
+            if lesion_id in ids:
+                raise ValueError(f"lesion_id {lesion_id!r} also on row {ids[lesion_id]}")
+            ids[lesion_id] = row.line
+            patch, offset = cut_patch(source, row.points, size_hw, row.window or window)
+        except ValueError as exc:
+            problems.append(f"row {row.line}: {exc}")
+            continue
+        lesions.append(Lesion(row, lesion_id, source, patch, offset))
+    return lesions, problems
+
+
+def _save_png(path: Path, mask: np.ndarray) -> None:
+    with atomic_path(path) as tmp:
+        ok, encoded = cv2.imencode(".png", mask.astype(np.uint8) * 255)
+        tmp.write_bytes(encoded.tobytes())
+
+
+def _save_nifti(path: Path, mask: np.ndarray, lesion: Lesion) -> None:
+    """The mask as a volume of the input's shape and affine (the lesion on its slice)."""
+    volume = np.zeros(lesion.source.nifti_shape, dtype=np.uint8)
+    plane = mask.T.astype(np.uint8)
+    if volume.ndim == 2:
+        volume[:] = plane
+    else:
+        volume[:, :, lesion.row.slice or 0] = plane
+    image = nib.Nifti1Image(volume, lesion.source.nifti_affine)
+    image.header.set_xyzt_units("mm")
+    with atomic_path(path) as tmp:
+        tmp.write_bytes(gzip.compress(image.to_bytes(), mtime=0))
+
+
+def _measurements(lesion: Lesion, mask: np.ndarray, out_dir: Path) -> dict:
+    spacing = lesion.source.spacing_xy
+    given = axis_lengths(lesion.row.points, spacing_xy=spacing)
+    name = f"{lesion.lesion_id}.png"
+    _save_png(out_dir / "masks" / name, mask)
+    nifti_name = ""
+    if lesion.source.nifti_shape is not None:
+        nifti_name = f"{lesion.lesion_id}.nii.gz"
+        _save_nifti(out_dir / "masks" / nifti_name, mask, lesion)
+    return {
+        "lesion_id": lesion.lesion_id,
+        "row": lesion.row.line,
+        "image": lesion.row.image,
+        "slice": lesion.row.slice,
+        "mask_file": f"masks/{name}",
+        "nifti_mask_file": f"masks/{nifti_name}" if nifti_name else "",
+        **measure_mask(mask, spacing_xy=spacing),
+        **{f"given_{k}": v for k, v in given.items()},
+        "spacing_x": spacing[0],
+        "spacing_y": spacing[1],
+    }
+
+
+def segment(
+    checkpoint_path: Path, rows: list[LesionRow], base: Path, out_dir: Path, *, where: Path, device: str = "cpu"
+) -> pd.DataFrame:
+    """Segment the lesions of ``rows`` (image paths relative to ``base``) into ``out_dir``.
+
+    Every row is checked before anything is written; bad ones raise one :class:`DataError`
+    naming ``where`` (the table) and each row.  Returns the measurements table.
+    """
+    from lesionmtl.inference import Predictor
+
+    predictor = Predictor.from_checkpoint(checkpoint_path, device=device)
+    if predictor.paired:
+        raise ValueError(
+            f"{checkpoint_path}: a co-segmentation model ({predictor.arch}) needs partner patches; use A1 or A1+L"
+        )
+    size_hw, window, hu_offset = patch_settings(predictor.facts)
+    lesions, problems = prepare(rows, base, size_hw, window, hu_offset)
+    raise_problems(where, problems)
+    masks = predictor.predict(np.stack([lesion.patch for lesion in lesions])).masks()
+    out_dir = Path(out_dir)
+    records = [
+        _measurements(lesion, paste(mask, lesion.offset, lesion.source.hw, False), out_dir)
+        for lesion, mask in zip(lesions, masks)
+    ]
+    table = pd.DataFrame(records, columns=MEASUREMENT_COLUMNS)
+    save_text(out_dir / "measurements.csv", table.to_csv(index=False, float_format="%.4g"))
+    return table
+
+
+def segment_table(checkpoint_path: Path, table: Path, out_dir: Path, device: str = "cpu") -> pd.DataFrame:
+    """``lesionmtl segment --table``: every row of a ``recist_table`` lesion table."""
+    table = find_table(Path(table))
+    rows, problems = read_rows(table)
+    raise_problems(table, problems)
+    return segment(checkpoint_path, rows, table.parent, out_dir, where=table, device=device)
+
+
+def segment_image(
+    checkpoint_path: Path,
+    image: Path,
+    recist: list[float],
+    out_dir: Path,
+    *,
+    slice_index: int | None = None,
+    device: str = "cpu",
+) -> pd.DataFrame:
+    """``lesionmtl segment --image``: one lesion given by its 8 RECIST numbers."""
+    image = Path(image)
+    if slice_index is not None and not is_nifti(image):
+        raise DataError(image, "--slice is for NIfTI images only")
+    try:
+        points = parse_recist(recist)
+    except ValueError as exc:
+        raise DataError(image, f"--recist: {exc}") from exc
+    row = LesionRow(line=1, image=image.name, points=points, slice=slice_index)
+    return segment(checkpoint_path, [row], image.parent, out_dir, where=image, device=device)
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--checkpoint", required=True, type=Path, metavar="MODEL.pt", help="a trained run's model.pt")
+    what = parser.add_mutually_exclusive_group(required=True)
+    what.add_argument("--table", type=Path, help="lesion table (recist_table format: lesions.csv or .parquet)")
+    what.add_argument("--image", type=Path, help="one image (PNG, JPEG, NIfTI); give --recist")
+    parser.add_argument(
+        "--recist",
+        nargs=8,
+        type=float,
+        metavar=("X11", "Y11", "X12", "Y12", "X21", "Y21", "X22", "Y22"),
+        help="RECIST endpoints with --image: long axis first, 0-based pixels (x = column)",
+    )
+    parser.add_argument("--slice", type=int, help="axial slice of a NIfTI --image (dataobj[x, y, slice])")
+    parser.add_argument("--out", required=True, type=Path, help="output folder: masks/ and measurements.csv")
+    parser.add_argument("--device", default="cpu", help="cpu (default), cuda, cuda:N or auto")
+
+
+def run(args: argparse.Namespace) -> int:
+    if args.image is not None:
+        if args.recist is None:
+            raise SystemExit("lesionmtl segment: error: --image needs --recist X11 Y11 X12 Y12 X21 Y21 X22 Y22")
+        table = segment_image(
+            args.checkpoint, args.image, args.recist, args.out, slice_index=args.slice, device=args.device
+        )
+    else:
+        if args.recist is not None or args.slice is not None:
+            raise SystemExit("lesionmtl segment: error: --recist and --slice go with --image, not --table")
+        table = segment_table(args.checkpoint, args.table, args.out, device=args.device)
+    done = table["long_px"].notna().sum()
+    print(f"{len(table)} lesions segmented ({len(table) - done} empty) -> {Path(args.out) / 'measurements.csv'}")
+    return 0
