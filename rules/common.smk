@@ -22,6 +22,7 @@ from lesionmtl.provenance import code_hash
 validate(config, str(SCHEMA_PATH))
 
 DATASETS = list(config["datasets"])
+EXPORT_MASKS = config.get("evaluation", {}).get("export_masks", False)
 RESULTS = "results"
 REAL_DATASETS = {name: ds for name, ds in config["datasets"].items() if "synthetic" not in ds}
 for _name, _ds in REAL_DATASETS.items():

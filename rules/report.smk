@@ -48,6 +48,8 @@ def report_outputs():
         f"{FIGURES}/figure4.png",
         f"{FIGURES}/training_curves.png",
         f"{FIGURES}/pseudolabel_quality.png",
+        f"{TABLES}/diameters.md",
+        f"{FIGURES}/bland_altman.png",
     ]
     if any(m in ("a1l", "unetl") for m in STUDIES["main"]["models"]):
         wanted.append(f"{TABLES}/table8.md")
@@ -141,6 +143,16 @@ ARTEFACT_RULES = {
     "training_curves": dict(
         input=dict(histories=run_files("main", "history.parquet"), records=run_files("main", "run.json")),
         output=figure("training_curves", "training_curves"),
+        params=dict(runs=study_dirs("main")),
+    ),
+    "diameters": dict(
+        input=dict(runs=run_files("main", "metrics.parquet")),
+        output=table("diameters", "diameters"),
+        params=dict(runs=study_dirs("main")),
+    ),
+    "bland_altman": dict(
+        input=dict(runs=run_files("main", "metrics.parquet")),
+        output=figure("bland_altman", "bland_altman"),
         params=dict(runs=study_dirs("main")),
     ),
     "pseudolabel_quality": dict(

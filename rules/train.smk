@@ -35,8 +35,10 @@ rule evaluate:
     input:
         unpack(evaluation_inputs),
     output:
+        **({"masks": directory(f"{RUN}/masks")} if EXPORT_MASKS else {}),
         metrics=f"{RUN}/metrics.parquet",
         predictions=f"{RUN}/predictions.npy",
+        # per-lesion masks a person can open (config evaluation.export_masks; default off)
     log:
         f"{RUN}/evaluate.log",
     conda:

@@ -7,13 +7,15 @@ import pandas as pd
 import torch
 
 from lesionmtl.evaluation import evaluate_run
+from lesionmtl.exports import export_masks
 from lesionmtl.io import save_npy, save_parquet
 
 torch.set_num_threads(snakemake.threads)
 inputs = snakemake.input
 clusters = pd.read_parquet(inputs.clusters) if "clusters" in inputs.keys() else None
-metrics, predictions = evaluate_run(
-    inputs.model, pd.read_parquet(inputs.lesions), np.load(inputs.images), np.load(inputs.truth) != 0, clusters
-)
+lesions, images, truth = pd.read_parquet(inputs.lesions), np.load(inputs.images), np.load(inputs.truth) != 0
+metrics, predictions = evaluate_run(inputs.model, lesions, images, truth, clusters)
 save_parquet(snakemake.output.metrics, metrics)
 save_npy(snakemake.output.predictions, predictions)
+if "masks" in snakemake.output.keys():
+    export_masks(predictions, images, truth, lesions, snakemake.output.masks)

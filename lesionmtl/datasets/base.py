@@ -64,6 +64,7 @@ class Sample:
     spacing_xy: tuple[float, float]
     gt: np.ndarray | None = None  # (h, w) bool
     split: str | None = None  # official split where the dataset has one
+    source_hw: tuple[int, int] | None = None  # (H, W) of the 2-D source image the offset refers to
 
 
 @dataclass(frozen=True)

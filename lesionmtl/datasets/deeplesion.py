@@ -225,6 +225,7 @@ def _sample(
         bbox=tuple(float(v) for v in to_patch(box.reshape(2, 2), offset).ravel()),
         source=source,
         offset_xy=offset,
+        source_hw=key_image.shape,
         scale_xy=(1.0, 1.0),
         spacing_xy=(float(spacing[0]), float(spacing[1])),
         gt=gt,

@@ -56,4 +56,5 @@ def read_ham(
             group_id=lesion_id,
             source=source,
             offset_xy=(0, 0),
+            source_hw=bgr.shape[:2],
         )

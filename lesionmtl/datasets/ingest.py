@@ -51,6 +51,8 @@ def _row(s: Sample, fmt: str, index: int) -> dict:
         "offset_y": s.offset_xy[1],
         "scale_x": s.scale_xy[0],
         "scale_y": s.scale_xy[1],
+        "source_h": s.source_hw[0] if s.source_hw else None,
+        "source_w": s.source_hw[1] if s.source_hw else None,
         "recist_source": s.recist_source,
     }
 

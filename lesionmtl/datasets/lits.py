@@ -132,4 +132,5 @@ def read_lits(
                 group_id=name,
                 source=source,
                 offset_xy=(x0, y0),
+                source_hw=hu[k].shape,
             )

@@ -370,6 +370,7 @@ def _sample(
         bbox=recist_bbox(recist),
         source=row.image,
         offset_xy=offset,
+        source_hw=source.hw,
         scale_xy=(1.0, 1.0),
         spacing_xy=source.spacing_xy,
         gt=None if mask is None else crop(mask, *offset, hw, False),

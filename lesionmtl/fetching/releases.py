@@ -18,7 +18,7 @@ from ..datasets.base import patch_hw
 from ..datasets.deeplesion import DEFAULT_KEEP_MARGIN
 
 SOURCES = Path(__file__).with_name("sources.yaml")
-DEFAULT_RELEASE = {"deeplesion": "nih", "lits": "msd", "ham": "dataverse"}
+DEFAULT_RELEASE = {"deeplesion": "nih", "lits": "msd", "ham": "dataverse", "recist_table": "own"}
 ARCHIVE_SUFFIXES = (".zip", ".tar", ".tar.gz", ".tgz")
 RECEIPTS = ".fetched"  # per-file receipts inside the raw folder (the workflow's outputs)
 

@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from lesionmtl.report import ablations, figures
+from lesionmtl.report import ablations, figures, measurements
 from lesionmtl.report.data_summary import data_summary
 from lesionmtl.report.runs import collect_runs, load_metrics, parse_run_dir
 from lesionmtl.report.tables import over_seeds, per_run_means, write_table1
@@ -142,6 +142,17 @@ def pseudolabel_quality(inputs, outputs, params) -> None:
     )
 
 
+def diameters(inputs, outputs, params) -> None:
+    measurements.write_diameter_table(
+        load_metrics(params["runs"]), params["datasets"], _table_outputs(outputs), params["data_label"]
+    )
+
+
+def bland_altman(inputs, outputs, params) -> None:
+    title = f"Long diameter: prediction vs reference mask, test lesions ({params['data_label']})"
+    measurements.bland_altman(load_metrics(params["runs"]), params["datasets"], _figure_outputs(outputs), title)
+
+
 ARTEFACTS = {
     name: globals()[name]
     for name in (
@@ -158,5 +169,7 @@ ARTEFACTS = {
         "figure5",
         "training_curves",
         "pseudolabel_quality",
+        "diameters",
+        "bland_altman",
     )
 }
