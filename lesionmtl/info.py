@@ -43,7 +43,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def _lines(facts: dict, indent: str = "") -> list[str]:
     lines = []
     for key, value in facts.items():
-        if isinstance(value, dict):
+        if isinstance(value, dict) and value:
             lines += [f"{indent}{key}:", *_lines(value, indent + "  ")]
         else:
             lines.append(f"{indent}{key}: {value}")

@@ -167,7 +167,7 @@ def segment(
         for lesion, mask in zip(lesions, masks)
     ]
     table = pd.DataFrame(records, columns=MEASUREMENT_COLUMNS)
-    save_text(out_dir / "measurements.csv", table.to_csv(index=False, float_format="%.4g"))
+    save_text(out_dir / "measurements.csv", table.to_csv(index=False, float_format="%.6g"))
     return table
 
 
