@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import shutil
+from types import SimpleNamespace
 
 import cv2
 import nibabel as nib
@@ -13,6 +15,7 @@ import pytest
 from lesionmtl.datasets import DataError, ingest
 from lesionmtl.datasets.recist_table import POINT_COLUMNS
 from lesionmtl.datasets.synthetic import write_synthetic
+from lesionmtl.exports import to_source_frame
 from lesionmtl.measurements import measure_mask
 from lesionmtl.patches import crop, paste, window_to_uint8
 from lesionmtl.recist import Ellipse, draw_ellipse
@@ -70,8 +73,6 @@ def write_rows(root, rows: pd.DataFrame):
 
 
 def test_bad_rows_are_reported_with_row_numbers_and_nothing_is_written(example, tmp_path):
-    import shutil
-
     root, rows, _ = example
     shutil.copytree(root / "raw", tmp_path / "raw")
     bad = rows.copy()
@@ -90,8 +91,6 @@ def test_bad_rows_are_reported_with_row_numbers_and_nothing_is_written(example, 
 
 
 def test_nifti_slice_is_required_and_checked(example, tmp_path):
-    import shutil
-
     root, rows, _ = example
     shutil.copytree(root / "raw", tmp_path / "raw")
     nifti = rows.index[rows["image"].str.endswith(".nii.gz")][0]
@@ -115,3 +114,24 @@ def test_measurements_and_paste():
     patch = crop(mask, -7, 12, (32, 32))  # reaches past the image on the left
     back = paste(patch, (-7, 12), mask.shape)
     assert np.array_equal(back[12:44, :25], mask[12:44, :25]) and not back[:12].any()
+
+
+def test_parquet_table_reads_like_the_csv(example, tmp_path):
+    root, rows, table = example
+    shutil.copytree(root / "raw", tmp_path / "raw")
+    (tmp_path / "raw" / "lesions.csv").unlink()
+    rows.replace("", None).to_parquet(tmp_path / "raw" / "lesions.parquet")
+    again = ingest("recist_table", tmp_path / "raw", tmp_path / "out", patch_size=PATCH, seed=0)
+    assert again[RECIST + ["lesion_id", "split"]].equals(table[RECIST + ["lesion_id", "split"]])
+    assert np.array_equal(np.load(tmp_path / "out/patches/images.npy"), np.load(root / "out/patches/images.npy"))
+
+
+def test_exported_masks_are_pasted_back_at_source_resolution():
+    """A patch the reader resized (scale 0.5: LiTS, HAM10000) goes back at twice its size."""
+    lesion = SimpleNamespace(scale_x=0.5, scale_y=0.5, offset_x=4, offset_y=6, source_h=40, source_w=50)
+    patch = np.zeros((10, 10), bool)
+    patch[2:5, 3:8] = True
+    source = to_source_frame(patch, lesion)
+    assert source.shape == (40, 50)
+    ys, xs = np.nonzero(source)
+    assert (ys.min(), ys.max(), xs.min(), xs.max()) == (6 + 4, 6 + 9, 4 + 6, 4 + 15)
