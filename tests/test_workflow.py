@@ -58,10 +58,10 @@ TINY = {
     "report": {"figure_lesions": 2},
 }
 DATASETS = list(TINY["datasets"])
-TABLES = ["data", "table1", "table2", "table6", "table7", "table8", "parameters"] + [
+TABLES = ["data", "table1", "table2", "table6", "table7", "table8", "parameters", "diameters"] + [
     f"table3-5_{ds}" for ds in DATASETS
 ]
-FIGURES = ["figure2", "figure4", "figure5", "training_curves", "pseudolabel_quality"] + [
+FIGURES = ["figure2", "figure4", "figure5", "training_curves", "pseudolabel_quality", "bland_altman"] + [
     f"figure3_{ds}" for ds in DATASETS
 ]
 
@@ -229,6 +229,8 @@ def test_changing_k_of_one_dataset_reruns_only_what_depends_on_it(finished_run):
             "figure5",
             "training_curves",
             "parameters",
+            "diameters",
+            "bland_altman",
         )
     }
 
