@@ -234,7 +234,9 @@ class ImageLoader:
             offset = row.hu_offset if row.hu_offset is not None else hu_offset
             return SourceImage(data.astype(np.float32) - offset, "ct", spacing)
         if data.dtype != np.uint8:
-            raise ValueError(f"{row.image}: unsupported pixel type {data.dtype} (need 8- or 16-bit)")
+            raise ValueError(
+                f"{row.image}: unsupported {data.dtype} image of shape {data.shape} (need 8-bit grey or colour, or 16-bit grey)"
+            )
         if data.ndim == 2:
             return SourceImage(data, "grey", spacing)
         code = cv2.COLOR_BGRA2RGB if data.shape[2] == 4 else cv2.COLOR_BGR2RGB
