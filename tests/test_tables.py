@@ -7,6 +7,9 @@ import pandas as pd
 import pytest
 from scipy.stats import wilcoxon
 
+from lesionmtl.datasets import ingest
+from lesionmtl.datasets.synthetic import write_synthetic
+from lesionmtl.report.data_summary import data_summary
 from lesionmtl.report.tables import table1, table1_display, wilcoxon_p
 
 
@@ -73,3 +76,20 @@ def test_table1_reports_mm_where_spacing_is_known_and_hd95():
     assert display["Dice p (Wilcoxon, per group)"].str.contains("6 groups").any()
     without = table1_display(table1(_metrics(6, 2, spacing=False), ["ct"]))
     assert "AVD (mm)" not in without.columns
+
+
+def test_data_table_counts_the_dropped_lesions_per_split_beside_the_papers(tmp_path):
+    write_synthetic("lits", tmp_path / "raw", n_cases=4, image_size=128, seed=6)
+    ingest("lits", tmp_path / "raw", tmp_path / "out", patch_size=32, seed=0, min_area=40)
+    rejected = pd.read_parquet(tmp_path / "out" / "rejected.parquet")
+    assert len(rejected) and rejected["split"].notna().all()
+    outputs = {ext: tmp_path / f"data.{ext}" for ext in ("md", "tex", "csv")}
+    table = data_summary(
+        ["lits"], [tmp_path / "out" / "ingest.json"], [tmp_path / "out" / "rejected.parquet"], outputs, "synthetic data"
+    )
+    counts = ", ".join(
+        f"{s} {n}"
+        for s, n in rejected["split"].value_counts().reindex(["train", "val", "test"]).dropna().astype(int).items()
+    )
+    assert table.loc[0, "Dropped"] == f"{len(rejected)} ({counts})"
+    assert "48 / 44 / 20 volumes" in table.loc[0, "Paper"] and "below min_area" in table.loc[0, "Why dropped"]

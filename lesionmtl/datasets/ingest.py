@@ -94,15 +94,14 @@ def ingest(
     ids = pd.Series([s.lesion_id for s in samples])
     if ids.duplicated().any():
         raise DataError(raw_dir, f"duplicate lesion ids {ids[ids.duplicated()].unique()[:5].tolist()}")
-    unsplit = [s.group_id for s in samples if s.split is None]
-    if unsplit:
-        by_group = assign_splits(unsplit, split_fractions, np.random.default_rng(seed))
-        for s in samples:
-            s.split = s.split or by_group[s.group_id]
-    split_of = {s.group_id: s.split for s in samples}
+    # Groups are split whether or not a reader option dropped all their lesions, so that the
+    # split of the dataset (e.g. LiTS volumes) does not depend on the filters.
+    unsplit = [item.group_id for item in [*samples, *rejected] if item.split is None and item.group_id is not None]
+    by_group = assign_splits(unsplit, split_fractions, np.random.default_rng(seed)) if unsplit else {}
+    for s in samples:
+        s.split = s.split or by_group[s.group_id]
     rejected = [
-        r if r.split or r.group_id not in split_of else dataclasses.replace(r, split=split_of[r.group_id])
-        for r in rejected
+        r if r.split or r.group_id is None else dataclasses.replace(r, split=by_group[r.group_id]) for r in rejected
     ]
 
     table = pd.DataFrame([_row(s, fmt, i) for i, s in enumerate(samples)])
