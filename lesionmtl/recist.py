@@ -212,7 +212,7 @@ def _edge_points(mask: np.ndarray) -> np.ndarray:
     return np.concatenate(points)
 
 
-THIN = 8.0
+THIN = 8.0  # px: below this minor axis the moment ellipse is the better estimate
 
 
 def fit_ellipse(mask: np.ndarray) -> Ellipse:
@@ -221,14 +221,15 @@ def fit_ellipse(mask: np.ndarray) -> Ellipse:
     The released code fitted the convex hull's vertices, which are pixel centres and so lie half
     a pixel inside the lesion's edge (both axes about 0.5 px short). Here the hull is filled
     (:func:`_hull_mask`) and the fit goes through the midpoints between its edge pixels and the
-    background (:func:`_edge_points`): unbiased, within 0.4 px on drawn ellipses of 10-400 px
+    background (:func:`_edge_points`): unbiased, within 0.5 px on drawn ellipses of 10-400 px
     (tests/test_recist.py). Where the lesion is cut by the image edge, that edge is no part of
     its outline and is left out of the fit, so the ellipse reaches beyond the image as the
-    lesion does (kept as measured; masks drawn from it are clipped). cv2 returns ((cx, cy), (w, h), angle) where ``w`` lies along
-    ``angle`` and ``h`` along angle + 90, so the major axis points along angle + 90 when h > w.
-    Single pixels, implausible fits and thin shapes (minor axis under ``THIN`` px, where the
-    least-squares fit overshoots the blunt rastered ends by up to 2.5 px) take the moment
-    ellipse of the filled hull instead.
+    lesion does (kept as measured; masks drawn from it are clipped).
+
+    cv2 returns ((cx, cy), (w, h), angle) where ``w`` lies along ``angle`` and ``h`` along
+    angle + 90, so the major axis points along angle + 90 when h > w. Single pixels, implausible
+    fits and thin shapes (minor axis under ``THIN`` px, where the least-squares fit overshoots
+    the blunt rastered ends by up to 2.5 px) take the moment ellipse of the filled hull instead.
     """
     hull_mask = _hull_mask(mask)
     pts = _foreground_points(hull_mask, "fit an ellipse to")

@@ -145,3 +145,15 @@ def test_lits_ellipse_iou_filter_rejects_with_kind_and_split(tmp_path):
     rejected = pd.read_parquet(tmp_path / "out" / "rejected.parquet")
     assert set(rejected["kind"]) >= {POOR_FIT}
     assert rejected["split"].isin(["train", "val", "test"]).any()
+
+
+def test_ham_measured_recist_is_taken_at_source_resolution(tmp_path):
+    """``recist_method: measured``: the marks a reader would draw, on the source mask, then
+    mapped into the patch point by point."""
+    drawn = Ellipse(300.2, 220.7, 300.0, 180.0, 35.0)
+    write_ham(tmp_path / "raw", [drawn])
+    (sample,) = read_ham(tmp_path / "raw", patch_size=HAM_PATCH, recist_method="measured")
+    long_axis = np.linalg.norm(sample.recist_src[1] - sample.recist_src[0])
+    short_axis = np.linalg.norm(sample.recist_src[3] - sample.recist_src[2])
+    assert abs(long_axis - drawn.major) <= 1.0 and abs(short_axis - drawn.minor) <= 1.0
+    assert np.allclose(to_source(sample.recist, sample.offset_xy, sample.scale_xy), sample.recist_src)

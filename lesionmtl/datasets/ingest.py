@@ -74,8 +74,8 @@ def ingest(
 
     Writes ``lesions.parquet``, ``patches/images.npy`` (N, h, w, 3) uint8,
     ``patches/gt_masks.npy`` (N, h, w) bool, or (0, h, w) when the data has no ground truth,
-    ``rejected.parquet`` (one row per lesion dropped: kind, reason, and its group's split where
-    the group has one) and ``ingest.json`` into ``out_dir``.  Splits come from the dataset
+    ``rejected.parquet`` (one row per lesion dropped: kind, reason, group and the group's split)
+    and ``ingest.json`` into ``out_dir``.  Splits come from the dataset
     where it has an official one, else are drawn by group with ``seed``.  Every file is written
     under a temporary name and renamed; ``lesions.parquet`` is removed first and written last,
     so it exists only when the whole step succeeded.  Returns the lesion table.
