@@ -10,6 +10,7 @@ from scipy.stats import wilcoxon
 from lesionmtl.datasets import ingest
 from lesionmtl.datasets.synthetic import write_synthetic
 from lesionmtl.report.data_summary import data_summary
+from lesionmtl.report.figures import cluster_gallery, clusters_by_size
 from lesionmtl.report.tables import table1, table1_display, wilcoxon_p
 
 
@@ -93,3 +94,29 @@ def test_data_table_counts_the_dropped_lesions_per_split_beside_the_papers(tmp_p
     )
     assert table.loc[0, "Dropped"] == f"{len(rejected)} ({counts})"
     assert "48 / 44 / 20 volumes" in table.loc[0, "Paper"] and "below min_area" in table.loc[0, "Why dropped"]
+
+
+def test_figure3_shows_ten_clusters_chosen_by_size(tmp_path):
+    rng = np.random.default_rng(0)
+    n, k = 300, 30
+    lesions = pd.DataFrame(
+        {
+            "lesion_id": [f"l{i}" for i in range(n)],
+            "patch_index": np.arange(n),
+            "major": rng.uniform(5, 80, n),
+            "minor": rng.uniform(3, 5, n),
+        }
+    )
+    order = np.argsort(lesions["major"].to_numpy())
+    cluster = np.empty(n, int)
+    cluster[order] = np.arange(n) * k // n  # cluster c holds the c-th 1/k of the sizes
+    clusters = pd.DataFrame(
+        {"lesion_id": lesions["lesion_id"], "split": "train", "cluster": cluster, "distance": rng.random(n)}
+    )
+    shown = clusters_by_size(clusters, lesions, rows=10)
+    assert len(shown) == 10 and shown["major"].is_monotonic_increasing
+    assert shown["cluster"].iloc[0] == 0 and shown["cluster"].iloc[-1] == k - 1
+    images = np.zeros((n, 16, 16, 3), np.uint8)
+    outs = [tmp_path / "figure3.png", tmp_path / "figure3.pdf"]
+    cluster_gallery(images, np.zeros((n, 16, 16), bool), clusters, lesions, outs, "Figure 3")
+    assert all(p.stat().st_size > 0 for p in outs)
