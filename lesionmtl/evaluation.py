@@ -13,7 +13,7 @@ from sklearn.preprocessing import StandardScaler
 from lesionmtl.clustering import shape_features
 from lesionmtl.devices import select_device
 from lesionmtl.measurements import diameter_errors
-from lesionmtl.metrics import score_masks
+from lesionmtl.metrics import LENGTH_METRICS, score_masks
 from lesionmtl.models import PAIRED
 from lesionmtl.training import load_model, predict
 
@@ -53,9 +53,10 @@ def evaluate_run(
     Returns ``(metrics, predictions)``: one metrics row per lesion (all splits; the report uses
     the test split, Table 8 also the train split), with the RECIST diameters measured on the
     prediction and on the reference (:func:`lesionmtl.measurements.diameter_errors`), and the
-    binary predictions (N,H,W). The paper's
-    empty-prediction rule is applied per split, so the worst value is taken among the lesions of
-    the same split.
+    binary predictions (N,H,W). The paper's empty-prediction rule is applied per split, so the worst value is taken among the lesions of
+    the same split. Each row carries the lesion's ``group_id`` (patient, volume, lesion: the unit
+    of the report's tests) and, where every lesion of the split has a pixel spacing, the length
+    metrics in mm as ``<metric>_mm``.
     """
     if len(truth) != len(images):
         raise ValueError(
@@ -72,8 +73,14 @@ def evaluate_run(
     for split, rows in scored.groupby("split"):
         idx = rows["patch_index"].to_numpy()
         scores = score_masks(predictions[idx], truth[idx])
+        spacing = rows[["spacing_y", "spacing_x"]].to_numpy(dtype=float)  # (row, col) mm per patch pixel
+        if np.isfinite(spacing).all():
+            in_mm = score_masks(predictions[idx], truth[idx], spacing=spacing)
+            for name in LENGTH_METRICS:
+                scores[f"{name}_mm"] = in_mm[name].to_numpy()
         scores.insert(0, "lesion_id", rows["lesion_id"].to_numpy())
         scores.insert(1, "split", split)
+        scores.insert(2, "group_id", rows["group_id"].to_numpy())
         sizes = diameter_errors(predictions[idx], truth[idx], rows).reset_index(drop=True)
         frames.append(pd.concat([scores, sizes], axis=1))
     metrics = pd.concat(frames, ignore_index=True)

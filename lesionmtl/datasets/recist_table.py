@@ -28,7 +28,7 @@ import pandas as pd
 
 from ..patches import crop, patch_origin, to_patch, window_to_uint8
 from ..recist import check_inside, parse_recist
-from .base import SPLITS, TOO_LARGE, DataError, Rejection, Sample, outside_patch, patch_hw, read_table, recist_bbox
+from .base import SPLITS, DataError, Rejection, Sample, patch_hw, read_table, recist_bbox
 
 POINT_COLUMNS = ("x11", "y11", "x12", "y12", "x21", "y21", "x22", "y22")
 REQUIRED = ("image", *POINT_COLUMNS)
@@ -320,8 +320,9 @@ def read_recist_table(
     window: tuple[float, float] = DEFAULT_WINDOW,
     hu_offset: float = DEFAULT_HU_OFFSET,
 ) -> Iterator[Sample | Rejection]:
-    """Yield one :class:`Sample` per table row, or a :class:`Rejection` when its RECIST does not fit
-    in the patch.  ``window`` (HU) and ``hu_offset`` are the defaults for rows without their own.
+    """Yield one :class:`Sample` per table row.  ``window`` (HU) and ``hu_offset`` are the defaults
+    for rows without their own.  A lesion longer than the patch is kept, as in the other readers:
+    its marks reach beyond the patch and the masks drawn from them are clipped to it.
 
     Every row is checked; bad rows (missing file, points outside the image, short axis longer than
     long, a mask of another size, ...) end the stream with one :class:`DataError` that lists each
@@ -353,21 +354,19 @@ def _sample(
     window: tuple[float, float],
     hu_offset: float,
     seen: dict[str, int],
-) -> Sample | Rejection:
+) -> Sample:
     source = loader.image(row, hu_offset)
     check_inside(row.points, source.hw)
     mask = loader.mask(row, source)
     lesion_id = row.lesion_id or default_lesion_id(row, seen)
     patch, offset = cut_patch(source, row.points, hw, row.window or window)
     recist = to_patch(row.points, offset)
-    outside = outside_patch(recist, hw)
-    if outside:
-        return Rejection(lesion_id, row.image, TOO_LARGE, outside)
     return Sample(
         lesion_id=lesion_id,
         group_id=row.group or row.image,
         image=patch,
         recist=recist,
+        recist_src=row.points,
         recist_source="annotation",
         bbox=recist_bbox(recist),
         source=row.image,
