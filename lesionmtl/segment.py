@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import argparse
 import gzip
-from dataclasses import dataclass
 from pathlib import Path
 
 import cv2
@@ -23,11 +22,9 @@ from lesionmtl.datasets.base import DataError, patch_hw
 from lesionmtl.datasets.recist_table import (
     DEFAULT_HU_OFFSET,
     DEFAULT_WINDOW,
-    ImageLoader,
+    CutLesion,
     LesionRow,
-    SourceImage,
-    cut_patch,
-    default_lesion_id,
+    cut_lesions,
     find_table,
     is_nifti,
     raise_problems,
@@ -36,7 +33,7 @@ from lesionmtl.datasets.recist_table import (
 from lesionmtl.io import atomic_path, save_text
 from lesionmtl.measurements import axis_lengths, measure_mask
 from lesionmtl.patches import paste
-from lesionmtl.recist import check_inside, parse_recist
+from lesionmtl.recist import parse_recist
 
 MEASUREMENT_COLUMNS = [
     "lesion_id",
@@ -60,15 +57,6 @@ MEASUREMENT_COLUMNS = [
 ]
 
 
-@dataclass
-class Lesion:
-    row: LesionRow
-    lesion_id: str
-    source: SourceImage
-    patch: np.ndarray
-    offset: tuple[int, int]
-
-
 def patch_settings(checkpoint: dict) -> tuple[tuple[int, int], tuple[float, float], float]:
     """Patch size, default HU window and PNG HU offset the model was trained with."""
     size = checkpoint["input"]["patch_size"]
@@ -77,55 +65,33 @@ def patch_settings(checkpoint: dict) -> tuple[tuple[int, int], tuple[float, floa
     return patch_hw(size), window, float(options.get("hu_offset", DEFAULT_HU_OFFSET))
 
 
-def prepare(
-    rows: list[LesionRow], base: Path, size_hw: tuple[int, int], window: tuple[float, float], hu_offset: float
-) -> tuple[list[Lesion], list[str]]:
-    """Load every row's image and cut its patch; the problems of the rows that cannot be."""
-    loader = ImageLoader(base)
-    lesions, problems, seen, ids = [], [], {}, {}
-    for row in rows:
-        try:
-            source = loader.image(row, hu_offset)
-            check_inside(row.points, source.hw)
-            lesion_id = row.lesion_id or default_lesion_id(row, seen)
-            if lesion_id in ids:
-                raise ValueError(f"lesion_id {lesion_id!r} also on row {ids[lesion_id]}")
-            ids[lesion_id] = row.line
-            patch, offset = cut_patch(source, row.points, size_hw, row.window or window)
-        except ValueError as exc:
-            problems.append(f"row {row.line}: {exc}")
-            continue
-        lesions.append(Lesion(row, lesion_id, source, patch, offset))
-    return lesions, problems
-
-
 def _save_png(path: Path, mask: np.ndarray) -> None:
     with atomic_path(path) as tmp:
-        ok, encoded = cv2.imencode(".png", mask.astype(np.uint8) * 255)
+        _, encoded = cv2.imencode(".png", mask.astype(np.uint8) * 255)
         tmp.write_bytes(encoded.tobytes())
 
 
-def _save_nifti(path: Path, mask: np.ndarray, lesion: Lesion) -> None:
+def _save_nifti(path: Path, mask: np.ndarray, lesion: CutLesion) -> None:
     """The mask as a volume of the input's shape and affine (the lesion on its slice)."""
-    volume = np.zeros(lesion.source.nifti_shape, dtype=np.uint8)
+    volume = np.zeros(lesion.nifti_shape, dtype=np.uint8)
     plane = mask.T.astype(np.uint8)
     if volume.ndim == 2:
         volume[:] = plane
     else:
         volume[:, :, lesion.row.slice or 0] = plane
-    image = nib.Nifti1Image(volume, lesion.source.nifti_affine)
+    image = nib.Nifti1Image(volume, lesion.nifti_affine)
     image.header.set_xyzt_units("mm")
     with atomic_path(path) as tmp:
         tmp.write_bytes(gzip.compress(image.to_bytes(), mtime=0))
 
 
-def _measurements(lesion: Lesion, mask: np.ndarray, out_dir: Path) -> dict:
-    spacing = lesion.source.spacing_xy
+def _measurements(lesion: CutLesion, mask: np.ndarray, out_dir: Path) -> dict:
+    spacing = lesion.spacing_xy
     given = axis_lengths(lesion.row.points, spacing_xy=spacing)
     name = f"{lesion.lesion_id}.png"
     _save_png(out_dir / "masks" / name, mask)
     nifti_name = ""
-    if lesion.source.nifti_shape is not None:
+    if lesion.nifti_shape is not None:
         nifti_name = f"{lesion.lesion_id}.nii.gz"
         _save_nifti(out_dir / "masks" / nifti_name, mask, lesion)
     return {
@@ -158,12 +124,14 @@ def segment(
             f"{checkpoint_path}: a co-segmentation model ({predictor.arch}) needs partner patches; use A1 or A1+L"
         )
     size_hw, window, hu_offset = patch_settings(predictor.facts)
-    lesions, problems = prepare(rows, base, size_hw, window, hu_offset)
+    lesions, problems = [], []
+    for item in cut_lesions(rows, base, size_hw, window, hu_offset):
+        (problems if isinstance(item, str) else lesions).append(item)
     raise_problems(where, problems)
     masks = predictor.predict(np.stack([lesion.patch for lesion in lesions])).masks()
     out_dir = Path(out_dir)
     records = [
-        _measurements(lesion, paste(mask, lesion.offset, lesion.source.hw, False), out_dir)
+        _measurements(lesion, paste(mask, lesion.offset, lesion.source_hw, False), out_dir)
         for lesion, mask in zip(lesions, masks)
     ]
     table = pd.DataFrame(records, columns=MEASUREMENT_COLUMNS)

@@ -313,6 +313,59 @@ def raise_problems(table: Path, problems: list[str]) -> None:
         raise DataError(table, f"{len(problems)} bad rows: " + "; ".join(problems))
 
 
+@dataclass(frozen=True)
+class CutLesion:
+    """One table row's lesion, its patch cut, with the facts of its image needed to paste a mask back."""
+
+    row: LesionRow
+    lesion_id: str
+    patch: np.ndarray  # (h, w, 3) uint8
+    offset: tuple[int, int]  # source pixel of the patch's top-left pixel
+    source_hw: tuple[int, int]
+    spacing_xy: tuple[float, float]
+    nifti_shape: tuple[int, ...] | None
+    nifti_affine: np.ndarray | None
+    mask: np.ndarray | None  # (H, W) bool reference mask in source pixels, when asked for and given
+
+
+def cut_lesions(
+    rows: list[LesionRow],
+    base: Path,
+    size_hw: tuple[int, int],
+    window: tuple[float, float] = DEFAULT_WINDOW,
+    hu_offset: float = DEFAULT_HU_OFFSET,
+    *,
+    with_masks: bool = False,
+) -> Iterator[CutLesion | str]:
+    """For each row (images relative to ``base``): its :class:`CutLesion`, or the problem that
+    prevents it (``row N: reason``).  The one place patches of a table are cut: ingest and
+    ``lesionmtl segment`` both come through here."""
+    loader = ImageLoader(base)
+    seen: dict[str, int] = {}
+    ids: dict[str, int] = {}
+    for row in rows:
+        try:
+            source = loader.image(row, hu_offset)
+            check_inside(row.points, source.hw)
+            mask = loader.mask(row, source) if with_masks else None
+            lesion_id = row.lesion_id or default_lesion_id(row, seen)
+            if lesion_id in ids:
+                raise ValueError(f"lesion_id {lesion_id!r} also on row {ids[lesion_id]}")
+            ids[lesion_id] = row.line
+        except ValueError as exc:
+            yield f"row {row.line}: {exc}"
+            continue
+        patch, offset = cut_patch(source, row.points, size_hw, row.window or window)
+        yield CutLesion(
+            row, lesion_id, patch, offset, source.hw, source.spacing_xy, source.nifti_shape, source.nifti_affine, mask
+        )
+
+
+def by_row(problems: list[str]) -> list[str]:
+    """Problems (``row N: reason``) in row order."""
+    return sorted(problems, key=lambda p: int(p.split(":")[0].removeprefix("row ")))
+
+
 def read_recist_table(
     raw_dir: Path,
     *,
@@ -331,49 +384,30 @@ def read_recist_table(
     table = find_table(Path(raw_dir))
     hw = patch_hw(patch_size)
     rows, problems = read_rows(table)
-    loader = ImageLoader(table.parent)
-    seen: dict[str, int] = {}
-    ids: dict[str, int] = {}
-    for row in rows:
-        try:
-            item = _sample(row, loader, hw, window, hu_offset, seen)
-            if item.lesion_id in ids:
-                raise ValueError(f"lesion_id {item.lesion_id!r} also on row {ids[item.lesion_id]}")
-            ids[item.lesion_id] = row.line
-        except ValueError as exc:
-            problems.append(f"row {row.line}: {exc}")
-            continue
-        yield item
-    raise_problems(table, sorted(problems, key=lambda p: int(p.split(":")[0].removeprefix("row "))))
+    for item in cut_lesions(rows, table.parent, hw, window, hu_offset, with_masks=True):
+        if isinstance(item, str):
+            problems.append(item)
+        else:
+            yield _sample(item, hw)
+    raise_problems(table, by_row(problems))
 
 
-def _sample(
-    row: LesionRow,
-    loader: ImageLoader,
-    hw: tuple[int, int],
-    window: tuple[float, float],
-    hu_offset: float,
-    seen: dict[str, int],
-) -> Sample:
-    source = loader.image(row, hu_offset)
-    check_inside(row.points, source.hw)
-    mask = loader.mask(row, source)
-    lesion_id = row.lesion_id or default_lesion_id(row, seen)
-    patch, offset = cut_patch(source, row.points, hw, row.window or window)
-    recist = to_patch(row.points, offset)
+def _sample(lesion: CutLesion, hw: tuple[int, int]) -> Sample:
+    row = lesion.row
+    recist = to_patch(row.points, lesion.offset)
     return Sample(
-        lesion_id=lesion_id,
+        lesion_id=lesion.lesion_id,
         group_id=row.group or row.image,
-        image=patch,
+        image=lesion.patch,
         recist=recist,
         recist_src=row.points,
         recist_source="annotation",
         bbox=recist_bbox(recist),
         source=row.image,
-        offset_xy=offset,
-        source_hw=source.hw,
+        offset_xy=lesion.offset,
+        source_hw=lesion.source_hw,
         scale_xy=(1.0, 1.0),
-        spacing_xy=source.spacing_xy,
-        gt=None if mask is None else crop(mask, *offset, hw, False),
+        spacing_xy=lesion.spacing_xy,
+        gt=None if lesion.mask is None else crop(lesion.mask, *lesion.offset, hw, False),
         split=row.split,
     )
