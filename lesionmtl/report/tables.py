@@ -10,6 +10,7 @@ import numpy as np
 import pandas as pd
 from scipy.stats import wilcoxon
 
+from lesionmtl.architectures import BASELINE, COSEG_BASELINE, PROPOSED
 from lesionmtl.io import save_text
 from lesionmtl.report.runs import MODEL_NAMES, MODEL_ORDER
 
@@ -136,13 +137,13 @@ def table1(metrics: pd.DataFrame, datasets: list[str]) -> pd.DataFrame:
     summary["n_empty"] = (summary["n_empty_mean"] * summary["seeds"]).round().astype(int)
     summary = summary.drop(columns=["n_empty_mean", "n_empty_std"])
     for column in columns:
-        base = summary["dataset"].map(summary[summary["arch"] == "a1"].set_index("dataset")[f"{column}_mean"])
+        base = summary["dataset"].map(summary[summary["arch"] == BASELINE].set_index("dataset")[f"{column}_mean"])
         with np.errstate(divide="ignore", invalid="ignore"):
             change = 100.0 * (summary[f"{column}_mean"] - base) / base
-        summary[f"{column}_change_pct"] = np.where((summary["arch"] == "a1") | (base == 0), np.nan, change)
-    for baseline in ("a1", "acoseg"):
+        summary[f"{column}_change_pct"] = np.where((summary["arch"] == BASELINE) | (base == 0), np.nan, change)
+    for baseline in (BASELINE, COSEG_BASELINE):
         summary[f"dice_p_vs_{baseline}"] = [
-            wilcoxon_p(metrics, row.dataset, row.arch, baseline) if row.arch == "a1l" else np.nan
+            wilcoxon_p(metrics, row.dataset, row.arch, baseline) if row.arch == PROPOSED else np.nan
             for row in summary.itertuples()
         ]
     return summary
@@ -160,7 +161,7 @@ def table1_display(summary: pd.DataFrame) -> pd.DataFrame:
         cells["Seeds"] = str(row["seeds"])
         p_values = [
             f"{name} {row[f'dice_p_vs_{b}']:.2g}"
-            for b, name in (("a1", "A1"), ("acoseg", "ACoseg"))
+            for b, name in ((b, MODEL_NAMES[b]) for b in (BASELINE, COSEG_BASELINE))
             if not np.isnan(row[f"dice_p_vs_{b}"])
         ]
         cells["Dice p (Wilcoxon)"] = ", ".join(f"vs {p}" for p in p_values) or "-"
