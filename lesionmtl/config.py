@@ -122,8 +122,12 @@ class TrainingConfig:
     runtime: int  # minutes per training job
 
     def for_arch(self, arch: str) -> dict[str, Any]:
-        """The settings of one architecture's runs: the shared ones, then its own (ACoseg: lr, batch)."""
-        return {**self.settings, **self.per_model.get(arch, {})}
+        """The settings of one architecture's runs: the shared ones, then its own (ACoseg: lr, batch).
+
+        Sorted by name: as a rule's param its text is compared between runs, and the order of the
+        keys in a config file must not retrain anything.
+        """
+        return dict(sorted({**self.settings, **self.per_model.get(arch, {})}.items()))
 
 
 @dataclass(frozen=True)
