@@ -131,6 +131,11 @@ class TrainingConfig:
 
 
 @dataclass(frozen=True)
+class ClusteringConfig:
+    features: str  # shape, or with_centre
+
+
+@dataclass(frozen=True)
 class PseudolabelConfig:
     grabcut_iterations: int
     shards: int
@@ -146,6 +151,7 @@ class WorkflowConfig:
     datasets: dict[str, DatasetConfig]
     experiment: ExperimentConfig
     training: TrainingConfig
+    clustering: ClusteringConfig
     pseudolabels: PseudolabelConfig
     report: ReportConfig
 
@@ -205,6 +211,7 @@ def load_config(config: dict) -> WorkflowConfig:
             per_model=training["per_model"],
             **{k: training[k] for k in JOB_SIZE},
         ),
+        clustering=ClusteringConfig(**config["clustering"]),
         pseudolabels=PseudolabelConfig(**config["pseudolabels"]),
         report=ReportConfig(**config["report"]),
     )
