@@ -40,6 +40,7 @@ def test_defaults_come_from_the_schema_once():
     assert deeplesion.split_fractions == [0.7, 0.2, 0.1]  # its generator's split_fractions is another thing
     assert (workflow.training.threads, workflow.training.mem_mb, workflow.training.runtime) == (1, 4000, 60)
     assert workflow.report.figure_lesions == 6 and workflow.pseudolabels.shards == 2
+    assert workflow.clustering.features == "shape" and workflow.training.settings["head_dropout"] == 0.2
     assert config["report"] == {"figure_lesions": 6}, "defaults are written into the config itself"
     main = workflow.experiment.studies["main"]
     assert (
