@@ -11,11 +11,10 @@ import nibabel as nib
 import numpy as np
 import pandas as pd
 import pytest
-import yaml
 
 from lesionmtl.datasets.recist_table import POINT_COLUMNS
+from tests.conftest import snakemake, write_config
 
-REPO = Path(__file__).resolve().parents[1]
 RUN = "results/own/runs/a1l-ellipse-k2-a50-s0"
 PATCH = 32
 
@@ -60,11 +59,11 @@ def trained(tmp_path_factory):
     work = tmp_path_factory.mktemp("owndata")
     made = cli("example-data", "raw", "--n-images", "16", "--image-size", "80", "--seed", "3", cwd=work)
     assert made.returncode == 0, made.stderr
-    (work / "config.yaml").write_text(yaml.safe_dump(config(work / "raw")))
-    cmd = [sys.executable, "-m", "snakemake", "--snakefile", str(REPO / "Snakefile"), "--directory", str(work)]
+    write_config(work, config(work / "raw"))
     # The artefacts this feature adds (the whole report is tests/test_workflow.py's job).
-    targets = ["results/tables/data.md", "results/tables/diameters.md", "results/figures/bland_altman.png"]
-    result = subprocess.run([*cmd, "--cores", "2", *targets], capture_output=True, text=True, timeout=900)
+    result = snakemake(
+        work, "results/tables/data.md", "results/tables/diameters.md", "results/figures/bland_altman.png"
+    )
     assert result.returncode == 0, result.stderr[-5000:]
     return work
 
