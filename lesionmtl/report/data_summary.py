@@ -29,6 +29,7 @@ def data_summary(
                 **{split.capitalize(): summary["per_split"][split] for split in SPLITS},
                 "Dropped": len(dropped),
                 "Why dropped": "; ".join(f"{kind} {n}" for kind, n in by_kind.items()) or "-",
+                "Changed (notes)": summary.get("n_recorded", 0),
                 "Ground truth": "yes" if summary["has_ground_truth"] else "no (scored against GrabCut)",
             }
         )

@@ -1,0 +1,84 @@
+"""Bad input through a real `snakemake` run (one catalogue entry per dataset), and the one-line
+error of workflow scripts and the command line."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import pytest
+import yaml
+
+from lesionmtl import cli
+from lesionmtl.datasets import DataError
+from tests.bad_input import CASES, PATCH, SYNTH, THROUGH_SNAKEMAKE, damaged_copy, pristine
+from tests.test_workflow import REPO, TINY
+
+
+def test_one_line_per_failed_ingest_reaches_the_console(tmp_path):
+    sources = pristine(tmp_path / "pristine")
+    datasets = {}
+    for case in (c for c in CASES if c.id in THROUGH_SNAKEMAKE):
+        raw = damaged_copy(case, sources, tmp_path / case.id)
+        datasets[case.dataset] = {"format": SYNTH[case.dataset][0], "raw_dir": str(raw), "patch_size": PATCH, "k": 2}
+    work = tmp_path / "work"
+    work.mkdir()
+    (work / "config.yaml").write_text(yaml.safe_dump({**TINY, "datasets": datasets}))
+    # The repository's workflow profile (profiles/default: show-failed-logs) applies, as for a user.
+    result = subprocess.run(
+        [sys.executable, "-m", "snakemake", "--snakefile", str(REPO / "Snakefile"), "--directory", str(work)]
+        + ["--workflow-profile", str(REPO / "profiles" / "default"), "--cores", "2", "--keep-going"]
+        + [f"results/{name}/lesions.parquet" for name in datasets],
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    console = result.stdout + result.stderr
+    assert result.returncode != 0
+    for name, case in zip(datasets, (c for c in CASES if c.id in THROUGH_SNAKEMAKE)):
+        log = (work / "results" / "logs" / "ingest" / f"{name}.log").read_text().splitlines()
+        last = log[-1]
+        assert last.startswith("lesionmtl: ") and all(needle in last for needle in case.stop), log[-5:]
+        assert any(line.startswith("Traceback") for line in log)  # kept, before the line
+        assert last in console.splitlines()
+        assert not (work / "results" / name / "lesions.parquet").exists()
+
+
+SCRIPT = """
+import sys
+from lesionmtl.logs import log_to
+from lesionmtl.datasets import DataError
+log_to(sys.argv[1])
+if sys.argv[2] == "known":
+    raise DataError("DL_info.csv", "Images_png/000003_01_01/004.png is not a 16-bit grey PNG (truncated?)", row=8)
+raise KeyError("a bug")
+"""
+
+
+@pytest.mark.parametrize("kind", ["known", "bug"])
+def test_workflow_script_ends_a_known_error_with_one_line(kind, tmp_path):
+    log = tmp_path / "job.log"
+    result = subprocess.run([sys.executable, "-c", SCRIPT, str(log), kind], capture_output=True, text=True, timeout=60)
+    lines = log.read_text().splitlines()
+    assert result.returncode == 1 and lines[0] == "Traceback (most recent call last):"
+    if kind == "known":
+        expected = "lesionmtl: DL_info.csv row 8: Images_png/000003_01_01/004.png is not a 16-bit grey PNG (truncated?)"
+        assert result.stderr.splitlines() == [expected] and lines[-1] == expected
+    else:
+        assert result.stderr == "" and lines[-1] == "KeyError: 'a bug'"
+
+
+def test_command_line_ends_a_known_error_with_one_line(monkeypatch, capsys):
+    def fail(args):
+        raise DataError("HAM10000_metadata.csv", "no segmentation file for ISIC_0024310\nnothing else", row=6)
+
+    def bug(args):
+        raise KeyError("a bug")
+
+    monkeypatch.setitem(cli.SUBCOMMANDS, "fail", cli.Subcommand("fails", lambda parser: None, fail))
+    monkeypatch.setitem(cli.SUBCOMMANDS, "bug", cli.Subcommand("has a bug", lambda parser: None, bug))
+    assert cli.main(["fail"]) == 1
+    err = capsys.readouterr().err
+    assert err == "lesionmtl: HAM10000_metadata.csv row 6: no segmentation file for ISIC_0024310 nothing else\n"
+    with pytest.raises(KeyError):
+        cli.main(["bug"])
