@@ -11,6 +11,8 @@ import yaml
 
 from lesionmtl import cli
 from lesionmtl.datasets import DataError
+from lesionmtl.errors import ConfigError
+from lesionmtl.fetching import releases
 from tests.bad_input import CASES, PATCH, SYNTH, THROUGH_SNAKEMAKE, damaged_copy, pristine
 from tests.test_workflow import REPO, TINY
 
@@ -48,6 +50,8 @@ SCRIPT = """
 import sys
 from lesionmtl.logs import log_to
 from lesionmtl.datasets import DataError
+from lesionmtl.errors import ConfigError
+from lesionmtl.fetching import releases
 log_to(sys.argv[1])
 if sys.argv[2] == "known":
     raise DataError("DL_info.csv", "Images_png/000003_01_01/004.png is not a 16-bit grey PNG (truncated?)", row=8)
@@ -82,3 +86,22 @@ def test_command_line_ends_a_known_error_with_one_line(monkeypatch, capsys):
     assert err == "lesionmtl: HAM10000_metadata.csv row 6: no segmentation file for ISIC_0024310 nothing else\n"
     with pytest.raises(KeyError):
         cli.main(["bug"])
+
+
+UNSAFE = '!!python/object/apply:os.system ["touch {marker}"]'
+
+
+def test_yaml_is_read_safely(tmp_path, monkeypatch):
+    """A Python tag in a release definition (LESIONMTL_SOURCES) or in config.yaml runs nothing."""
+    marker = tmp_path / "executed"
+    sources = tmp_path / "sources.yaml"
+    sources.write_text(f"ham: {UNSAFE.format(marker=marker)}\n")
+    monkeypatch.setenv("LESIONMTL_SOURCES", str(sources))
+    with pytest.raises(ConfigError, match="sources.yaml: unreadable release definitions"):
+        releases.release("ham")
+    work = tmp_path / "work"
+    work.mkdir()
+    (work / "config.yaml").write_text(yaml.safe_dump(TINY) + f"extra: {UNSAFE.format(marker=marker)}\n")
+    cmd = [sys.executable, "-m", "snakemake", "--snakefile", str(REPO / "Snakefile"), "--directory", str(work), "-n"]
+    result = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
+    assert result.returncode != 0 and not marker.exists()

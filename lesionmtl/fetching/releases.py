@@ -78,7 +78,11 @@ def _sources() -> dict:
 
 @cache
 def _load(path: str | Path) -> dict:
-    return yaml.safe_load(Path(path).read_text())
+    """A sources file, read with the safe loader: plain values only, never Python objects."""
+    try:
+        return yaml.safe_load(Path(path).read_text())
+    except (OSError, yaml.YAMLError) as exc:
+        raise ConfigError(f"{path}: unreadable release definitions ({' '.join(str(exc).split())})") from exc
 
 
 def release(fmt: str, name: str | None = None) -> Release:
