@@ -11,7 +11,9 @@ import pandas as pd
 import pytest
 
 from lesionmtl.datasets import DataError, ingest
+from lesionmtl.datasets.base import DUPLICATE
 from lesionmtl.fetching.archives import extract
+from lesionmtl.report.data_summary import data_summary
 from tests.bad_input import CASES, PATCH, SYNTH, THROUGH_SNAKEMAKE, Case, archive_in, damaged_copy, pristine
 
 REPO = Path(__file__).resolve().parents[1]
@@ -80,3 +82,15 @@ def test_catalogue_is_documented():
     assert sorted(case for case, _ in rows) == sorted(c.id for c in CASES)
     assert sorted(case for case, star in rows if star) == sorted(THROUGH_SNAKEMAKE)
     assert len(CASES) >= 30 and {c.dataset for c in CASES} == {*SYNTH, "archive"}
+
+
+def test_data_table_counts_rejected_and_noted_lesions(sources, reference, tmp_path):
+    """The report's data table counts a rejection per kind and the lesions changed on purpose."""
+    raw = damaged_copy(next(c for c in CASES if c.id == "dl-duplicate-row"), sources, tmp_path)
+    next(c for c in CASES if c.id == "dl-short-axis-longer").damage(raw)
+    ingest("deeplesion", raw, tmp_path / "out", patch_size=PATCH, seed=0)
+    outputs = {ext: tmp_path / f"data.{ext}" for ext in ("md", "tex", "csv")}
+    summary = [str(tmp_path / "out" / "ingest.json")], [str(tmp_path / "out" / "rejected.parquet")]
+    row = data_summary(["dl"], *summary, outputs, "test").iloc[0]
+    assert row["Changed (notes)"] == 1 and f"{DUPLICATE} 1" in row["Why dropped"]
+    assert row["Dropped"] == len(reference["deeplesion"][1]) + 1
