@@ -105,3 +105,8 @@ def test_yaml_is_read_safely(tmp_path, monkeypatch):
     cmd = [sys.executable, "-m", "snakemake", "--snakefile", str(REPO / "Snakefile"), "--directory", str(work), "-n"]
     result = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
     assert result.returncode != 0 and not marker.exists()
+
+
+def test_both_profiles_show_the_failed_job_log():
+    for profile in ("default", "slurm"):
+        assert yaml.safe_load((REPO / "profiles" / profile / "config.yaml").read_text())["show-failed-logs"] is True
