@@ -28,7 +28,7 @@ class DataError(LesionmtlError, ValueError):
     """Malformed input data; the message names the file, the row (if any) and the problem."""
 
     def __init__(self, file: str | Path, problem: str, row: int | None = None):
-        where = f"{file}" if row is None else f"{file} row {row}"
+        where = f"{file}" if row is None else f"{file}, row {row}"
         super().__init__(f"{where}: {problem}")
         self.file, self.row, self.problem = str(file), row, problem
 

@@ -66,7 +66,9 @@ def test_workflow_script_ends_a_known_error_with_one_line(kind, tmp_path):
     lines = log.read_text().splitlines()
     assert result.returncode == 1 and lines[0] == "Traceback (most recent call last):"
     if kind == "known":
-        expected = "lesionmtl: DL_info.csv row 8: Images_png/000003_01_01/004.png is not a 16-bit grey PNG (truncated?)"
+        expected = (
+            "lesionmtl: DL_info.csv, row 8: Images_png/000003_01_01/004.png is not a 16-bit grey PNG (truncated?)"
+        )
         assert result.stderr.splitlines() == [expected] and lines[-1] == expected
     else:
         assert result.stderr == "" and lines[-1] == "KeyError: 'a bug'"
@@ -83,7 +85,7 @@ def test_command_line_ends_a_known_error_with_one_line(monkeypatch, capsys):
     monkeypatch.setitem(cli.SUBCOMMANDS, "bug", cli.Subcommand("has a bug", lambda parser: None, bug))
     assert cli.main(["fail"]) == 1
     err = capsys.readouterr().err
-    assert err == "lesionmtl: HAM10000_metadata.csv row 6: no segmentation file for ISIC_0024310 nothing else\n"
+    assert err == "lesionmtl: HAM10000_metadata.csv, row 6: no segmentation file for ISIC_0024310 nothing else\n"
     with pytest.raises(KeyError):
         cli.main(["bug"])
 

@@ -32,7 +32,7 @@ CONFIG = {
     },
     "experiment": {**TINY["experiment"], "studies": {"main": {"models": ["a1"]}}},
     "training": {**TINY["training"], "epochs": 2, "patience": 2},
-    "pseudolabels": {"grabcut_iterations": 1, "shards": 2},
+    "pseudolabels": {"grabcut_iterations": 1, "shards": 1},
 }
 TARGET = "results/tables/table1.md"  # ingest, pseudo-labels, training, evaluation and a report table
 RUN = "results/synth_ham/runs/a1-ellipse-k0-a50-s0"
