@@ -18,18 +18,7 @@ import numpy as np
 
 from ..patches import crop, patch_origin, to_patch, window_to_uint8
 from ..recist import check_inside, parse_recist
-from .base import (
-    DEGENERATE,
-    DUPLICATE,
-    TOO_LARGE,
-    DataError,
-    Rejection,
-    Sample,
-    outside_patch,
-    patch_hw,
-    read_mask,
-    read_table,
-)
+from .base import DEGENERATE, DUPLICATE, DataError, Rejection, Sample, patch_hw, read_mask, read_table
 
 REQUIRED = (
     "File_name",
@@ -150,8 +139,10 @@ def _integer(row: dict, column: str) -> int:
 def read_deeplesion(
     raw_dir: Path, *, patch_size: int | tuple[int, int] = 120, masks_dir: str = "true_masks"
 ) -> Iterator[Sample | Rejection]:
-    """Yield one :class:`Sample` per ``DL_info.csv`` row, with the official split, or a
-    :class:`Rejection` when the lesion's RECIST does not fit in the patch.
+    """Yield one :class:`Sample` per ``DL_info.csv`` row, with the official split.
+
+    A lesion longer than the patch is kept: its RECIST marks reach beyond the patch edge and the
+    masks drawn from them are clipped to the patch (the paper keeps every lesion).
 
     Ground-truth masks are read from ``<raw_dir>/<masks_dir>/<File_name stem>_<j>.png`` (j = the
     row's position among the rows of that key slice) when that folder exists.
@@ -180,14 +171,18 @@ def read_deeplesion(
     first_line: dict[tuple[str, str], int] = {}
     for line, row in enumerate(read_table(csv_path, REQUIRED).to_dict("records"), start=2):
         lesion = (row["File_name"].strip(), " ".join(row["Measurement_coordinates"].replace(",", " ").split()))
-        if lesion in first_line:  # a second j would renumber the slice's real next lesion
-            item = f"{lesion[0].removesuffix('.png')} row {line}"
-            yield Rejection(
-                item, csv_path.name, DUPLICATE, f"row {line} repeats the lesion of row {first_line[lesion]}"
-            )
-            continue
-        first_line[lesion] = line
         try:
+            if lesion in first_line:  # read again, it would renumber the slice's real next lesion
+                yield Rejection(
+                    f"{lesion[0].removesuffix('.png')} row {line}",
+                    csv_path.name,
+                    DUPLICATE,
+                    f"row {line} repeats the lesion of row {first_line[lesion]}",
+                    group_id=str(_integer(row, "Patient_index")),
+                    split=SPLITS.get(row["Train_Val_Test"].strip()),
+                )
+                continue
+            first_line[lesion] = line
             yield _sample(raw_dir, row, hw, load, seen, masks_dir if has_masks else None)
         except ValueError as exc:
             raise DataError(csv_path, str(exc), row=line) from exc
@@ -210,7 +205,7 @@ def _sample(
     load: Callable[[Path], np.ndarray],
     seen: dict[str, int],
     masks_dir: str | None,
-) -> Sample | Rejection:
+) -> Sample:
     """One DL_info row; raises ValueError (turned into a DataError naming the row) on bad data."""
     name = row["File_name"].strip()
     series, key = series_and_key(row)
@@ -233,16 +228,15 @@ def _sample(
         raise ValueError(f"DICOM_windows must be min, max with min < max, got {row['DICOM_windows']!r}")
     points, notes, degenerate = _checked_axes(points, row)
     if degenerate:
-        return Rejection(lesion_id, key_source, DEGENERATE, degenerate)
+        return Rejection(
+            lesion_id, key_source, DEGENERATE, degenerate, group_id=str(_integer(row, "Patient_index")), split=split
+        )
 
     folder = raw_dir / "Images_png" / series
     key_image = load(slice_path(folder, key))
     check_inside(points, key_image.shape)
     offset = patch_origin(((box[0] + box[2]) / 2, (box[1] + box[3]) / 2), hw)
     recist = to_patch(points, offset)
-    outside = outside_patch(recist, hw)
-    if outside:
-        return Rejection(lesion_id, key_source, TOO_LARGE, outside)
     fill = window[0] + HU_OFFSET
 
     def patch_at(index: int) -> np.ndarray:
@@ -262,6 +256,7 @@ def _sample(
         group_id=str(_integer(row, "Patient_index")),
         image=image,
         recist=recist,
+        recist_src=points,
         recist_source="annotation",
         bbox=tuple(float(v) for v in to_patch(box.reshape(2, 2), offset).ravel()),
         source=key_source,
