@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 import yaml
@@ -14,7 +15,9 @@ from lesionmtl.datasets import DataError
 from lesionmtl.errors import ConfigError
 from lesionmtl.fetching import releases
 from tests.bad_input import CASES, PATCH, SYNTH, THROUGH_SNAKEMAKE, damaged_copy, pristine
-from tests.test_workflow import REPO, TINY
+from tests.test_workflow import TINY
+
+REPO = Path(__file__).resolve().parents[1]
 
 
 def test_one_line_per_failed_ingest_reaches_the_console(tmp_path):
