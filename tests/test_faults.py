@@ -85,7 +85,7 @@ def test_killed_jobs_rerun_to_the_same_tables(tmp_path):
     done = snakemake(reference)
     assert done.returncode == 0, done.stderr[-3000:]
 
-    runs = [snakemake(work, kill_after=glob) for _, glob, _ in KILLS[:1]]
+    runs = [snakemake(work, kill_after=KILLS[0][1])]
     for i, (rule, _, missing) in enumerate(KILLS):
         assert runs[-1].returncode == -signal.SIGKILL, (rule, runs[-1].stderr[-3000:])
         assert not list(work.glob(missing)), missing
