@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import subprocess
 import sys
-from pathlib import Path
 
 import pytest
 import yaml
@@ -15,9 +14,7 @@ from lesionmtl.datasets import DataError
 from lesionmtl.errors import ConfigError
 from lesionmtl.fetching import releases
 from tests.bad_input import CASES, PATCH, SYNTH, THROUGH_SNAKEMAKE, damaged_copy, pristine
-from tests.test_workflow import TINY
-
-REPO = Path(__file__).resolve().parents[1]
+from tests.conftest import REPO, snakemake, tiny_config, write_config
 
 
 def test_one_line_per_failed_ingest_reaches_the_console(tmp_path):
@@ -28,16 +25,10 @@ def test_one_line_per_failed_ingest_reaches_the_console(tmp_path):
         datasets[case.dataset] = {"format": SYNTH[case.dataset][0], "raw_dir": str(raw), "patch_size": PATCH, "k": 2}
     work = tmp_path / "work"
     work.mkdir()
-    (work / "config.yaml").write_text(yaml.safe_dump({**TINY, "datasets": datasets}))
+    write_config(work, {**tiny_config(), "datasets": datasets})
     # The repository's workflow profile (profiles/default: show-failed-logs) applies, as for a user.
-    result = subprocess.run(
-        [sys.executable, "-m", "snakemake", "--snakefile", str(REPO / "Snakefile"), "--directory", str(work)]
-        + ["--workflow-profile", str(REPO / "profiles" / "default"), "--cores", "2", "--keep-going"]
-        + [f"results/{name}/lesions.parquet" for name in datasets],
-        capture_output=True,
-        text=True,
-        timeout=600,
-    )
+    profile = ["--workflow-profile", str(REPO / "profiles" / "default"), "--keep-going"]
+    result = snakemake(work, *profile, *[f"results/{name}/lesions.parquet" for name in datasets], timeout=600)
     console = result.stdout + result.stderr
     assert result.returncode != 0
     for name, case in zip(datasets, (c for c in CASES if c.id in THROUGH_SNAKEMAKE)):
@@ -53,8 +44,6 @@ SCRIPT = """
 import sys
 from lesionmtl.logs import log_to
 from lesionmtl.datasets import DataError
-from lesionmtl.errors import ConfigError
-from lesionmtl.fetching import releases
 log_to(sys.argv[1])
 if sys.argv[2] == "known":
     raise DataError("DL_info.csv", "Images_png/000003_01_01/004.png is not a 16-bit grey PNG (truncated?)", row=8)
@@ -106,9 +95,8 @@ def test_yaml_is_read_safely(tmp_path, monkeypatch):
         releases.release("ham")
     work = tmp_path / "work"
     work.mkdir()
-    (work / "config.yaml").write_text(yaml.safe_dump(TINY) + f"extra: {UNSAFE.format(marker=marker)}\n")
-    cmd = [sys.executable, "-m", "snakemake", "--snakefile", str(REPO / "Snakefile"), "--directory", str(work), "-n"]
-    result = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
+    (work / "config.yaml").write_text(yaml.safe_dump(tiny_config()) + f"extra: {UNSAFE.format(marker=marker)}\n")
+    result = snakemake(work, "-n", timeout=300)
     assert result.returncode != 0 and not marker.exists()
 
 

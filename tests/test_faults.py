@@ -8,18 +8,13 @@ of its outputs."""
 
 from __future__ import annotations
 
-import os
 import signal
 import subprocess
 import sys
 from pathlib import Path
 
-import yaml
-
 from lesionmtl.io import KILL_AFTER
-from tests.test_workflow import TINY
-
-REPO = Path(__file__).resolve().parents[1]
+from tests.conftest import REPO, TINY, clean_env, write_config
 
 CONFIG = {
     **TINY,
@@ -50,12 +45,13 @@ TIMED = ("ingest.json", "run.json", "history.parquet", "benchmarks/", "logs/")
 
 
 def snakemake(workdir: Path, kill_after: str | None = None) -> subprocess.CompletedProcess:
-    env = {k: v for k, v in os.environ.items() if k != KILL_AFTER}
+    """conftest's runner, but in a session of its own: the kill takes Snakemake down with the
+    job, never pytest.  A killed Snakemake leaves its lock behind (a user runs --unlock):
+    --nolock saves that step here."""
+    env = {k: v for k, v in clean_env().items() if k != KILL_AFTER}
     if kill_after:
         env[KILL_AFTER] = kill_after
     cmd = [sys.executable, "-m", "snakemake", "--snakefile", str(REPO / "Snakefile"), "--directory", str(workdir)]
-    # A session of its own: the kill takes Snakemake down with the job, never pytest. A killed
-    # Snakemake leaves its lock behind (a user runs --unlock): --nolock saves that step here.
     return subprocess.run(
         [*cmd, "--cores", "1", "--rerun-incomplete", "--nolock", TARGET],
         capture_output=True,
@@ -81,7 +77,7 @@ def test_killed_jobs_rerun_to_the_same_tables(tmp_path):
     reference, work = tmp_path / "reference", tmp_path / "killed"
     for folder in (reference, work):
         folder.mkdir()
-        (folder / "config.yaml").write_text(yaml.safe_dump(CONFIG))
+        write_config(folder, CONFIG)
     done = snakemake(reference)
     assert done.returncode == 0, done.stderr[-3000:]
 
