@@ -120,8 +120,8 @@ def segment(
 
     predictor = Predictor.from_checkpoint(checkpoint_path, device=device)
     if predictor.paired:
-        raise ValueError(
-            f"{checkpoint_path}: a co-segmentation model ({predictor.arch}) needs partner patches; use A1 or A1+L"
+        raise DataError(
+            checkpoint_path, f"a co-segmentation model ({predictor.arch}) needs partner patches; use A1 or A1+L"
         )
     size_hw, window, hu_offset = patch_settings(predictor.facts)
     lesions, problems = [], []
