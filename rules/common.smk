@@ -98,6 +98,7 @@ def training_inputs(wildcards):
         "lesions": f"{base}/lesions.parquet",
         "images": f"{base}/patches/images.npy",
         "masks": supervision_masks(wildcards),
+        "ingest": f"{base}/ingest.json",  # how patches were cut: the checkpoint carries it
     }
     if needs_clusters(wildcards.arch):
         inputs["clusters"] = f"{base}/clusters/k{wildcards.k}.parquet"

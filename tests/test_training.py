@@ -14,7 +14,8 @@ import pandas as pd
 import pytest
 import torch
 
-from lesionmtl.training import TrainConfig, TrainingData, _cluster_pair_batches, load_model, predict, train_run
+from lesionmtl.inference import Predictor
+from lesionmtl.training import TrainConfig, TrainingData, _cluster_pair_batches, train_run
 
 
 def squares(n: int = 40, size: int = 48, seed: int = 0) -> TrainingData:
@@ -51,11 +52,11 @@ def test_joint_training_learns_masks_and_classes(tmp_path):
     assert run["device"] == "cpu" and run["seed"] == 0 and "torch" in run
     assert not (tmp_path / "state").exists()  # finished runs leave no resumable state behind
 
-    model, checkpoint = load_model(tmp_path / "model.pt")
-    assert checkpoint["n_clusters"] == 3
-    probs, logits = predict(model, data.images[30:])
-    assert probs.shape == data.masks[30:].shape and logits.shape == (10, 3)
-    pred = probs > 0.5
+    predictor = Predictor.from_checkpoint(tmp_path / "model.pt")
+    assert predictor.facts["model"]["n_clusters"] == 3
+    prediction = predictor.predict(data.images[30:])
+    assert prediction.probabilities.shape == data.masks[30:].shape and prediction.class_logits.shape == (10, 3)
+    pred = prediction.masks()
     dice = 2 * (pred & data.masks[30:]).sum() / (pred.sum() + data.masks[30:].sum())
     assert dice > 0.5
 
@@ -100,7 +101,7 @@ def _run_training(out: Path, kill_after_epochs: int | None = None) -> None:
     state = out / "state" / "last.pt"
     deadline = time.time() + 300
     while time.time() < deadline:
-        if state.exists() and len(torch.load(state, weights_only=False)["history"]) >= kill_after_epochs:
+        if state.exists() and len(torch.load(state, weights_only=True)["history"]) >= kill_after_epochs:
             break
         assert proc.poll() is None, "training finished before it could be killed"
         time.sleep(0.05)
@@ -115,8 +116,8 @@ def test_killed_training_resumes_to_the_same_weights(tmp_path):
     assert not (resumed / "model.pt").exists()
     _run_training(resumed)
 
-    a = torch.load(uninterrupted / "model.pt", weights_only=False)["state_dict"]
-    b = torch.load(resumed / "model.pt", weights_only=False)["state_dict"]
+    a = torch.load(uninterrupted / "model.pt", weights_only=True)["state_dict"]
+    b = torch.load(resumed / "model.pt", weights_only=True)["state_dict"]
     assert a.keys() == b.keys()
     for name in a:
         assert torch.equal(a[name], b[name]), name
@@ -140,7 +141,9 @@ def test_co_segmentation_trains_on_pairs(tmp_path):
     data = squares(n=24, size=32)
     facts = _train(tmp_path, TrainConfig(arch="acosegc", encoder="resnet18", epochs=2, batch_size=8, seed=0), data)
     assert facts["epochs_run"] == 2
-    model, checkpoint = load_model(tmp_path / "model.pt")
-    assert checkpoint["arch"] == "acosegc" and checkpoint["n_clusters"] is None
-    probs, logits = predict(model, data.images[:4], partners=data.images[4:8])
-    assert probs.shape == (4, 32, 32) and logits is None
+    predictor = Predictor.from_checkpoint(tmp_path / "model.pt")
+    assert predictor.arch == "acosegc" and predictor.facts["model"]["n_clusters"] is None
+    prediction = predictor.predict(data.images[:4], partners=data.images[4:8])
+    assert prediction.probabilities.shape == (4, 32, 32) and prediction.class_logits is None
+    with pytest.raises(ValueError, match="needs a partner patch"):
+        predictor.predict(data.images[:4])
