@@ -6,6 +6,8 @@ epoch the whole training state (model, optimiser, RNG, early-stopping state, his
 atomically to ``state_dir``, so a killed job restarted with the same arguments continues from its
 last complete epoch. On the CPU it ends with the same weights as an uninterrupted run; on CUDA,
 where cuDNN picks non-deterministic kernels (``cudnn.benchmark``), with equally good ones.
+The state, like the final checkpoint (:mod:`lesionmtl.checkpoints`), holds only tensors and plain
+values and is loaded with ``weights_only=True``.
 """
 
 from __future__ import annotations

@@ -15,7 +15,7 @@ import pytest
 import torch
 
 from lesionmtl.inference import Predictor
-from lesionmtl.training import TrainConfig, TrainingData, _cluster_pair_batches, train_run
+from lesionmtl.training import TrainConfig, Trainer, TrainingData, _cluster_pair_batches, train_run
 
 
 def squares(n: int = 40, size: int = 48, seed: int = 0) -> TrainingData:
@@ -68,6 +68,27 @@ def test_early_stopping_stops_when_validation_loss_stalls(tmp_path):
     facts = _train(tmp_path, config, data)
     assert facts["stopped_early"] and facts["epochs_run"] < 30
     assert facts["epochs_run"] - facts["best_epoch"] == 1
+
+
+def test_the_public_steps_are_the_training_loop(tmp_path):
+    """Driving run_epoch / validate / on_epoch_end by hand (as benchmarks and variants do) trains
+    exactly as fit does."""
+    torch.set_num_threads(1)
+    data = squares(n=16, size=32)
+    config = TrainConfig(arch="a1l", encoder="resnet18", epochs=2, patience=2, seed=0)
+    fitted = Trainer(config, data, tmp_path / "fit")
+    fitted.fit()
+    stepped = Trainer(config, data, tmp_path / "steps")
+    while not stepped.finished():
+        epoch = len(stepped.history) + 1
+        stepped.on_epoch_end({"epoch": epoch, **stepped.run_epoch(epoch), **stepped.validate(), "seconds": 0.0})
+    pd.testing.assert_frame_equal(
+        pd.DataFrame(fitted.history).drop(columns="seconds"), pd.DataFrame(stepped.history).drop(columns="seconds")
+    )
+    assert (tmp_path / "steps" / "best.pt").exists() and (tmp_path / "steps" / "last.pt").exists()
+    losses = stepped.train_step(data.train_idx[:4])
+    assert set(losses) == {"loss", "seg_loss", "cls_loss"} and losses["cls_loss"] > 0
+    assert losses["loss"] == pytest.approx(50 * losses["seg_loss"] + losses["cls_loss"], rel=1e-5)
 
 
 def test_cluster_model_without_clusters_is_refused(tmp_path):
