@@ -110,9 +110,12 @@ def save_checkpoint(path: Path, checkpoint: dict) -> None:
 
 
 def load_checkpoint(path: Path) -> dict:
-    """Read a checkpoint safely (``weights_only=True``), tensors on the CPU; refuse other layouts."""
+    """Read a checkpoint safely (``weights_only=True``), tensors on the CPU; refuse other layouts.
+
+    The tensors are memory-mapped: reading the facts of a large checkpoint does not read its weights.
+    """
     try:
-        checkpoint = torch.load(path, map_location="cpu", weights_only=True)
+        checkpoint = torch.load(path, map_location="cpu", weights_only=True, mmap=True)
     except Exception as exc:  # a pickled object, a truncated file, not a torch file at all
         raise ValueError(f"{path}: not a loadable lesionmtl checkpoint ({exc})") from exc
     if not isinstance(checkpoint, dict) or checkpoint.get("format") != FORMAT:
