@@ -5,7 +5,8 @@ and dicts, so it loads with ``torch.load(..., weights_only=True)`` (no pickled o
 runs on loading). Its sections:
 
 - ``format``, ``version``: this layout (:data:`FORMAT`, :data:`VERSION`).
-- ``model``: ``arch``, ``encoder``, ``n_clusters`` (K, or None), ``in_channels``, ``parameters``.
+- ``model``: ``arch``, ``encoder``, ``n_clusters`` (K, or None), ``in_channels``, ``head_dropout``,
+  ``parameters``.
 - ``input``: how a uint8 patch becomes the model input: ``patch_size`` [h, w], ``channels``,
   ``scale`` (x / 255), ImageNet ``mean`` and ``std`` per channel, padding to ``pad_multiple``.
 - ``patches``: how patches are cut from source images (None when trained on bare arrays):
@@ -72,8 +73,8 @@ def build_checkpoint(
     source: DataSource | None,
     software: dict,
 ) -> dict:
-    """The checkpoint dict (see the module docstring); ``model`` holds arch, encoder, n_clusters,
-    in_channels, parameters."""
+    """The checkpoint dict (see the module docstring); ``model`` holds the arguments of
+    :func:`lesionmtl.models.build_model` that rebuild it, and its ``parameters`` count."""
     ingest = source.ingest if source is not None else {}
     patches = None
     if source is not None:

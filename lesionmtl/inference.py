@@ -48,7 +48,11 @@ class Predictor:
         checkpoint = load_checkpoint(Path(path))
         spec = checkpoint.pop("model")
         model = build_model(
-            spec["arch"], encoder=spec["encoder"], n_clusters=spec["n_clusters"], in_channels=spec["in_channels"]
+            spec["arch"],
+            encoder=spec["encoder"],
+            n_clusters=spec["n_clusters"],
+            in_channels=spec["in_channels"],
+            head_dropout=spec["head_dropout"],
         )
         model.load_state_dict(checkpoint.pop("state_dict"))
         return cls(model, {"model": spec, **checkpoint}, select_device(device), batch_size)

@@ -38,6 +38,7 @@ def test_checkpoint_says_how_patches_were_cut_and_what_it_learnt_from(lits_run):
         "encoder": "resnet18",
         "n_clusters": None,
         "in_channels": 3,
+        "head_dropout": 0.2,
         "parameters": facts["model"]["parameters"],
     }
     assert facts["input"]["patch_size"] == [32, 32] and facts["input"]["pad_multiple"] == 16
