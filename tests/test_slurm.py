@@ -7,7 +7,6 @@ import os
 import re
 import shlex
 import shutil
-import subprocess
 import sys
 import zipfile
 from pathlib import Path
@@ -15,9 +14,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from tests.test_workflow import TINY
+from .conftest import REPO, TINY, clean_env, snakemake
 
-REPO = Path(__file__).resolve().parents[1]
 PROFILE = REPO / "profiles" / "slurm"
 FAKE_SLURM = Path(__file__).resolve().parent / "fake_slurm"
 PAPER_CONFIG = REPO / "configs" / "paper.yaml"
@@ -41,29 +39,6 @@ CPU_RULES = {"ingest"}
 
 def profile_config() -> dict:
     return yaml.safe_load((PROFILE / "config.yaml").read_text())
-
-
-def clean_env() -> dict:
-    """This environment without SLURM's own variables (the test may itself run inside a SLURM job)."""
-    return {
-        k: v
-        for k, v in os.environ.items()
-        if not k.startswith(("SLURM_", "SBATCH_", "SRUN_")) and k != "SNAKEMAKE_SLURM_PARTITIONS"
-    }
-
-
-def snakemake(workdir: Path, *args: str, env: dict | None = None, timeout: int = 300) -> subprocess.CompletedProcess:
-    cmd = [
-        sys.executable,
-        "-m",
-        "snakemake",
-        "--snakefile",
-        str(REPO / "Snakefile"),
-        "--directory",
-        str(workdir),
-        *args,
-    ]
-    return subprocess.run(cmd, cwd=workdir, env=env or clean_env(), capture_output=True, text=True, timeout=timeout)
 
 
 def dry_run_resources(output: str) -> dict[str, list[dict[str, str]]]:
@@ -157,7 +132,7 @@ def test_plugin_turns_the_profile_into_gpu_and_cpu_sbatch_flags():
 def test_dry_run_with_the_slurm_profile_plans_the_workflow(tmp_path):
     config = {**TINY, "training": {**TINY["training"], "mem_mb": 1234, "runtime": 7}}
     (tmp_path / "config.yaml").write_text(yaml.safe_dump(config))
-    result = snakemake(tmp_path, "-n", "--workflow-profile", str(PROFILE))
+    result = snakemake(tmp_path, "-n", "--workflow-profile", str(PROFILE), cores=None, timeout=300)
     assert result.returncode == 0, result.stderr[-3000:]
     jobs = dry_run_resources(result.stdout + result.stderr)
     assert len(jobs["synthesize"]) == sum("synthetic" in d for d in TINY["datasets"].values())
@@ -175,7 +150,9 @@ def test_dry_run_of_the_paper_config_with_the_slurm_profile(tmp_path):
         if "raw_dir" in dataset:
             assert not Path(dataset["raw_dir"]).is_absolute(), "relative raw_dir expected"
             (tmp_path / dataset["raw_dir"]).mkdir(parents=True, exist_ok=True)
-    result = snakemake(tmp_path, "-n", "--workflow-profile", str(PROFILE), "--configfile", str(PAPER_CONFIG))
+    result = snakemake(
+        tmp_path, "-n", "--workflow-profile", str(PROFILE), "--configfile", str(PAPER_CONFIG), cores=None, timeout=300
+    )
     assert result.returncode == 0, result.stderr[-3000:]
     jobs = dry_run_resources(result.stdout + result.stderr)
     assert jobs["train"] and jobs["evaluate"] and len(jobs["fetch"]) == 63
@@ -239,6 +216,7 @@ def slurm_run(tmp_path_factory):
         "--latency-wait",
         "5",
         env=env,
+        cores=None,
         timeout=240,
     )
     log = state / "calls.jsonl"
