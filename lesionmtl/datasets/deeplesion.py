@@ -19,7 +19,7 @@ import numpy as np
 
 from ..patches import crop, patch_origin, to_patch, window_to_uint8
 from ..recist import check_inside, parse_recist
-from .base import DataError, Rejection, Sample, patch_hw, read_table
+from .base import DEGENERATE, DUPLICATE, DataError, Rejection, Sample, patch_hw, read_mask, read_table
 
 REQUIRED = (
     "File_name",
@@ -109,6 +109,8 @@ class DLInfoRow:
             raise ValueError(f"Key_slice_index {key} outside Slice_range {first}-{last}")
         if spacing[2] <= 0:
             raise ValueError(f"slice interval (third Spacing_mm_px_ value) must be > 0, got {spacing[2]:g}")
+        if window[0] >= window[1]:
+            raise ValueError(f"DICOM_windows must be min, max with min < max, got {row['DICOM_windows']!r}")
         return cls(
             line=line,
             file_name=row["File_name"].strip(),
@@ -164,16 +166,33 @@ def read_deeplesion(
 
     @lru_cache(maxsize=16)
     def load(path: Path) -> np.ndarray:
+        name = path.relative_to(raw_dir).as_posix()
         if not path.is_file():
-            raise ValueError(f"missing slice {path.relative_to(raw_dir)}")
+            raise ValueError(f"missing slice {name}")
         image = cv2.imread(str(path), cv2.IMREAD_UNCHANGED)
-        if image is None or image.dtype != np.uint16 or image.ndim != 2:
-            raise ValueError(f"unreadable or not a 16-bit grey PNG: {path.relative_to(raw_dir)}")
+        if image is None:
+            raise ValueError(f"{name} is not a 16-bit grey PNG (truncated?)")
+        if image.dtype != np.uint16 or image.ndim != 2:
+            channels = 1 if image.ndim == 2 else image.shape[2]
+            raise ValueError(f"{name} is not a 16-bit grey PNG ({image.dtype}, {channels} channel(s))")
         return image
 
     seen: dict[str, int] = {}
+    first_line: dict[tuple, int] = {}
     for row in read_dl_info(csv_path):
+        lesion = (row.file_name, tuple(row.points.ravel()))
         try:
+            if lesion in first_line:  # read again, it would renumber the slice's real next lesion
+                yield Rejection(
+                    f"{row.file_name.removesuffix('.png')} row {row.line}",
+                    csv_path.name,
+                    DUPLICATE,
+                    f"row {row.line} repeats the lesion of row {first_line[lesion]}",
+                    group_id=str(row.patient),
+                    split=row.split,
+                )
+                continue
+            first_line[lesion] = row.line
             yield _sample(raw_dir, row, hw, load, seen, masks_dir if has_masks else None)
         except ValueError as exc:
             raise DataError(csv_path, str(exc), row=row.line) from exc
@@ -200,12 +219,16 @@ def _sample(
     """One DL_info row; raises ValueError (turned into a DataError naming the row) on bad data."""
     name, series, key, points, box, window = row.file_name, row.series, row.key, row.points, row.box, row.window
     j = seen[name] = seen.get(name, -1) + 1
+    lesion_id = f"{name.removesuffix('.png')}_{j}"
+    key_source = slice_path(raw_dir / "Images_png" / series, key).relative_to(raw_dir).as_posix()
+    points, notes, degenerate = _checked_axes(points, row.fields)
+    if degenerate:
+        return Rejection(lesion_id, key_source, DEGENERATE, degenerate, group_id=str(row.patient), split=row.split)
 
     folder = raw_dir / "Images_png" / series
     key_image = load(slice_path(folder, key))
     check_inside(points, key_image.shape)
     offset = patch_origin(((box[0] + box[2]) / 2, (box[1] + box[3]) / 2), hw)
-    stem, source = name.removesuffix(".png"), slice_path(folder, key).relative_to(raw_dir).as_posix()
     recist = to_patch(points, offset)
     fill = window[0] + HU_OFFSET
 
@@ -217,22 +240,38 @@ def _sample(
 
     gt = None
     if masks_dir is not None:
-        mask = cv2.imread(str(raw_dir / masks_dir / f"{stem}_{j}.png"), cv2.IMREAD_GRAYSCALE)
-        if mask is None or mask.shape != key_image.shape:
-            raise ValueError(f"missing or mis-sized mask {masks_dir}/{stem}_{j}.png")
-        gt = crop(mask > 127, *offset, hw, False)
+        mask = read_mask(raw_dir / masks_dir / f"{lesion_id}.png", f"{masks_dir}/{lesion_id}.png")
+        if mask.shape != key_image.shape:
+            raise ValueError(f"mask {masks_dir}/{lesion_id}.png is {mask.shape}, its slice {key_image.shape}")
+        gt = crop(mask, *offset, hw, False)
     return Sample(
-        lesion_id=f"{stem}_{j}",
+        lesion_id=lesion_id,
         group_id=str(row.patient),
         image=image,
         recist=recist,
         recist_src=points,
         recist_source="annotation",
         bbox=tuple(float(v) for v in to_patch(box.reshape(2, 2), offset).ravel()),
-        source=source,
+        source=key_source,
         offset_xy=offset,
         scale_xy=(1.0, 1.0),
         spacing_xy=row.spacing[:2],
         gt=gt,
         split=row.split,
+        notes=notes,
     )
+
+
+def _checked_axes(points: np.ndarray, row: dict) -> tuple[np.ndarray, str, str]:
+    """(points, note, why degenerate) of a row's RECIST: an axis of zero length (or a listed
+    ``Lesion_diameters_Pixel_`` <= 0) makes the lesion degenerate; a short axis longer than the
+    long one is swapped, and the swap noted."""
+    long, short = (float(np.hypot(*(b - a))) for a, b in (points[:2], points[2:]))
+    diameters = row.get("Lesion_diameters_Pixel_", "").strip()
+    listed = _numbers(row, "Lesion_diameters_Pixel_", 2) if diameters else np.ones(2)
+    if min(long, short) < 1e-6 or (listed <= 0).any():
+        return points, "", f"RECIST axes of {long:g} and {short:g} px (listed diameters {diameters or '-'})"
+    if short > long:
+        note = f"short axis ({short:g} px) longer than long axis ({long:g} px): axes swapped"
+        return points[[2, 3, 0, 1]], note, ""
+    return points, "", ""
