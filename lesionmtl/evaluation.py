@@ -11,11 +11,9 @@ from sklearn.neighbors import NearestNeighbors
 from sklearn.preprocessing import StandardScaler
 
 from lesionmtl.clustering import shape_features
-from lesionmtl.devices import select_device
+from lesionmtl.inference import Predictor
 from lesionmtl.measurements import diameter_errors
 from lesionmtl.metrics import LENGTH_METRICS, score_masks
-from lesionmtl.models import PAIRED
-from lesionmtl.training import load_model, predict
 
 log = logging.getLogger(__name__)
 
@@ -63,10 +61,10 @@ def evaluate_run(
             f"cannot score: {len(images)} patches but {len(truth)} reference masks "
             "(a dataset without ground truth must be scored against GrabCut: set score_against: grabcut)"
         )
-    model, checkpoint = load_model(model_path, select_device(device))
-    partners = images[partner_rows(lesions)] if checkpoint["arch"] in PAIRED else None
-    probs, logits = predict(model, images, device=next(model.parameters()).device, partners=partners)
-    predictions = probs >= 0.5
+    predictor = Predictor.from_checkpoint(model_path, device=device)
+    partners = images[partner_rows(lesions)] if predictor.paired else None
+    prediction = predictor.predict(images, partners=partners)
+    predictions, logits = prediction.masks(), prediction.class_logits
     frames = []
     # A recist_table with masks on some rows only (``has_gt``) is scored on those rows.
     scored = lesions[lesions["has_gt"].astype(bool)] if "has_gt" in lesions else lesions
