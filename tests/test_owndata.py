@@ -68,13 +68,6 @@ def trained(tmp_path_factory):
     return work
 
 
-@pytest.fixture
-def inference():
-    """`segment` and `info` read checkpoints through lesionmtl.inference (the modules engineer's
-    Predictor); until that is merged these tests cannot run."""
-    return pytest.importorskip("lesionmtl.inference")
-
-
 def independent_diameters(mask: np.ndarray) -> tuple[float, float]:
     """Long axis: the largest distance between two mask pixel centres, +1 px (edge to edge).
     Short axis: the widest 1-px band across that axis, +1 px; plain loops over the pixels."""
@@ -108,7 +101,7 @@ def test_workflow_scores_the_masked_lesions_and_reports_diameters(trained):
         assert (trained / RUN / "masks" / f"{lesion.lesion_id}_overlay.png").is_file()
 
 
-def test_segment_writes_masks_where_the_marks_are_and_their_measurements(trained, inference):
+def test_segment_writes_masks_where_the_marks_are_and_their_measurements(trained):
     model = trained / RUN / "model.pt"
     result = cli("segment", "--checkpoint", str(model), "--table", "raw/lesions.csv", "--out", "seg", cwd=trained)
     assert result.returncode == 0, result.stderr
@@ -147,7 +140,7 @@ def test_segment_writes_masks_where_the_marks_are_and_their_measurements(trained
     assert non_empty >= len(rows) // 2
 
 
-def test_segment_one_nifti_image_and_bad_rows(trained, inference):
+def test_segment_one_nifti_image_and_bad_rows(trained):
     model = str(trained / RUN / "model.pt")
     rows = pd.read_csv(trained / "raw/lesions.csv", dtype=str, keep_default_na=False)
     nifti = rows[rows["image"].str.endswith(".nii.gz")].iloc[0]
@@ -173,7 +166,7 @@ def test_help(tmp_path):
         assert result.returncode == 0 and "usage: lesionmtl" in result.stdout
 
 
-def test_info(trained, inference):
+def test_info(trained):
     info = cli("info", str(trained / RUN / "model.pt"), cwd=trained)
     assert info.returncode == 0, info.stderr
     for fact in (
