@@ -9,8 +9,7 @@ rule cluster:
         centres=f"{RESULTS}/{{dataset}}/clusters/k{{k}}_centres.parquet",
     log:
         f"{RESULTS}/logs/cluster/{{dataset}}_k{{k}}.log",
-    conda:
-        "../envs/lesionmtl.yaml"
+    localrule: True  # K-means on a table of shape features: seconds
     params:
         k=lambda w: int(w.k),
         code=code_hash("cluster"),

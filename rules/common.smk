@@ -18,6 +18,7 @@ from lesionmtl.fetching.releases import (
     receipt_path,
 )
 from lesionmtl.provenance import code_hash
+from lesionmtl.scheduling import runtime_per_attempt, visible_gpus
 
 validate(config, str(SCHEMA_PATH))
 
@@ -80,8 +81,9 @@ def supervision_masks(wildcards):
 
 
 def training_settings(wildcards):
-    """Training settings of a run: the shared ones, then the architecture's own (ACoseg: lr, batch)."""
-    shared = {k: v for k, v in config["training"].items() if k != "per_model"}
+    """Training settings of a run: the shared ones, then the architecture's own (ACoseg: lr, batch).
+    Not the job's resources (threads, mem_mb, runtime): changing those must rerun nothing."""
+    shared = {k: v for k, v in config["training"].items() if k not in ("per_model", "threads", "mem_mb", "runtime")}
     return {**shared, **config["training"].get("per_model", {}).get(wildcards.arch, {})}
 
 

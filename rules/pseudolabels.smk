@@ -15,8 +15,9 @@ rule pseudolabel_shard:
         f"{RESULTS}/logs/pseudolabels/{{dataset}}_{{shard}}.log",
     benchmark:
         f"{RESULTS}/benchmarks/pseudolabels/{{dataset}}_{{shard}}.tsv"
-    conda:
-        "../envs/lesionmtl.yaml"
+    resources:
+        mem_mb=4000,
+        runtime=runtime_per_attempt(60),
     params:
         shard=lambda w: int(w.shard),
         n_shards=N_SHARDS,
@@ -36,7 +37,6 @@ rule pseudolabels:
         facts=f"{RESULTS}/{{dataset}}/pseudolabels.parquet",
     log:
         f"{RESULTS}/logs/pseudolabels/{{dataset}}.log",
-    conda:
-        "../envs/lesionmtl.yaml"
+    localrule: True  # merges the shards: seconds
     script:
         "../workflow_scripts/pseudolabels.py"

@@ -161,8 +161,7 @@ for artefact, spec in ARTEFACT_RULES.items():
             **spec["output"],
         log:
             f"{RESULTS}/logs/report/{artefact}.log",
-        conda:
-            "../envs/lesionmtl.yaml"
+        localrule: True  # each table or figure takes seconds: never queued on a cluster
         params:
             **spec.get("params", {}),
             **COMMON,
