@@ -1,6 +1,10 @@
 # Every table and figure of the paper, each from the runs of the study that feeds it.
 # An artefact whose study is not in the config is not built (delete a study to drop it).
 
+
+report: "captions/workflow.rst"
+
+
 STUDIES = config["experiment"]["studies"]
 DATA_LABEL = " and ".join(
     sorted({"synthetic data" if "synthetic" in ds else "real data" for ds in config["datasets"].values()})
@@ -14,23 +18,48 @@ def run_files(study, name):
     return [f"{d}/{name}" for d in study_dirs(study)]
 
 
-def in_report(path, caption, category):
-    """An output shown in `snakemake --report` (Snakemake's parser misreads `report(` at a line start)."""
-    return report(path, caption=f"captions/{caption}.rst", category=category)
+# Where `snakemake --report` lists each artefact (by caption): under the study it comes from, by
+# name; one entry per artefact and dataset, its other formats named in a label.
+REPORT_PLACES = {
+    "data": ("data and models", "Data: lesions per split"),
+    "parameters": ("data and models", "Parameter counts"),
+    "pseudolabel_quality": ("data and models", "Pseudo-label quality"),
+    "figure3": ("data and models", "Figure 3: lesion clusters"),
+    "table1": ("study main", "Table 1: segmentation"),
+    "table2": ("study main", "Table 2: training time"),
+    "table8": ("study main", "Table 8: cluster accuracy"),
+    "figure4": ("study main", "Figure 4: predictions"),
+    "training_curves": ("study main", "Training curves"),
+    "table3_5": ("study supervision", "Tables 3-5: GrabCut vs ellipse"),
+    "table6": ("study supervision", "Table 6: supervision"),
+    "table7": ("study backbone", "Table 7: U-Net vs DeepLabV3+"),
+    "figure2": ("study clusters", "Figure 2: Dice vs K"),
+    "figure5": ("study alpha", "Figure 5: Dice vs alpha_seg"),
+}
 
 
-def table(stem, caption, category="Tables"):
-    return {
-        ext: report(f"{TABLES}/{stem}.{ext}", caption=f"captions/{caption}.rst", category=category)
-        for ext in ("md", "tex", "csv")
-    }
+def in_report(path, caption, dataset, formats):
+    """The report entry of one artefact (Snakemake's parser misreads `report(` at a line start)."""
+    category, name = REPORT_PLACES[caption]
+    return report(
+        path,
+        caption=f"captions/{caption}.rst",
+        category=category,
+        subcategory=name,
+        labels={"dataset": dataset, "formats": formats},
+    )
 
 
-def figure(stem, caption, category="Figures"):
-    return {
-        ext: report(f"{FIGURES}/{stem}.{ext}", caption=f"captions/{caption}.rst", category=category)
-        for ext in ("png", "pdf")
-    }
+def table(stem, caption, dataset="all"):
+    """A table's md, tex and csv; the csv is its entry in the report."""
+    paths = {ext: f"{TABLES}/{stem}.{ext}" for ext in ("md", "tex", "csv")}
+    return {**paths, "csv": in_report(paths["csv"], caption, dataset, "csv (also .md, .tex)")}
+
+
+def figure(stem, caption, dataset="all"):
+    """A figure's png and pdf; the png is its entry in the report."""
+    paths = {ext: f"{FIGURES}/{stem}.{ext}" for ext in ("png", "pdf")}
+    return {**paths, "png": in_report(paths["png"], caption, dataset, "png (also .pdf)")}
 
 
 def per_dataset(name):
@@ -80,7 +109,7 @@ ARTEFACT_RULES = {
     "supervision": dict(
         input=dict(runs=run_files("supervision", "metrics.parquet")),
         output={
-            **{f"{ds}_{ext}": path for ds in DATASETS for ext, path in table(f"table3-5_{ds}", "table3_5").items()},
+            **{f"{ds}_{ext}": path for ds in DATASETS for ext, path in table(f"table3-5_{ds}", "table3_5", ds).items()},
             **{f"table6_{ext}": path for ext, path in table("table6", "table6").items()},
         },
         params=dict(
@@ -118,7 +147,7 @@ ARTEFACT_RULES = {
             clusters=[f"{RESULTS}/{ds}/clusters/k{config['datasets'][ds]['k']}.parquet" for ds in DATASETS],
         ),
         output=dict(
-            png=[in_report(f"{FIGURES}/figure3_{ds}.png", "figure3", "Figures") for ds in DATASETS],
+            png=[figure(f"figure3_{ds}", "figure3", ds)["png"] for ds in DATASETS],
             pdf=[f"{FIGURES}/figure3_{ds}.pdf" for ds in DATASETS],
         ),
     ),

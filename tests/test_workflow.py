@@ -1,6 +1,7 @@
 """Real Snakemake runs of the whole DAG, every study included, on a tiny synthetic configuration."""
 
 import copy
+import json
 import re
 import subprocess
 import sys
@@ -193,11 +194,86 @@ def test_second_run_has_nothing_to_do(finished_run):
     assert "Nothing to be done" in result.stdout + result.stderr
 
 
-def test_html_report_builds(finished_run):
+# Where the report lists each artefact: the study it comes from (rules/report.smk REPORT_PLACES).
+REPORT_STUDIES = {
+    "data and models": ["data.csv", "parameters.csv", "pseudolabel_quality.png"]
+    + [f"figure3_{ds}.png" for ds in DATASETS],
+    "study main": ["table1.csv", "table2.csv", "table8.csv", "figure4.png", "training_curves.png"],
+    "study supervision": ["table6.csv"] + [f"table3-5_{ds}.csv" for ds in DATASETS],
+    "study backbone": ["table7.csv"],
+    "study clusters": ["figure2.png"],
+    "study alpha": ["figure5.png"],
+}
+
+
+def report_data(html: str, name: str):
+    """A JSON object the HTML report embeds as `var <name> = ...;`."""
+    start = html.index(f"var {name} = ") + len(f"var {name} = ")
+    return json.JSONDecoder().raw_decode(html, start)[0]
+
+
+def test_html_report_lists_each_artefact_once_under_its_study(finished_run):
     result = snakemake(finished_run, "--report", "report.html")
     assert result.returncode == 0, result.stderr[-3000:]
     html = (finished_run / "report.html").read_text(errors="replace")
-    assert "Table 1 on synthetic data" in html
+    categories = report_data(html, "categories")
+    listed = {
+        category: sorted(Path(path).name for paths in subcategories.values() for path in paths)
+        for category, subcategories in categories.items()
+    }
+    assert listed == {category: sorted(files) for category, files in REPORT_STUDIES.items()}
+    # every table and figure of the run is in the report, each once
+    assert sorted(sum(listed.values(), [])) == sorted([f"{t}.csv" for t in TABLES] + [f"{f}.png" for f in FIGURES])
+    results = report_data(html, "results")
+    assert "Table 1 on synthetic data" in next(
+        r["caption"] for path, r in results.items() if path.endswith("table1.csv")
+    )
+    assert {r["labels"]["dataset"] for path, r in results.items() if "table3-5" in path} == set(DATASETS)
+    # the front page describes the workflow
+    assert "weakly supervised lesion segmentation with multi-task learning" in report_data(html, "workflow_desc")
+
+
+def test_changing_every_resource_setting_reruns_nothing(finished_run):
+    changed = copy.deepcopy(TINY)
+    changed["training"].update(threads=2, mem_mb=9999, runtime=999)
+    overrides = [
+        f"{rule}:{resource}"
+        for rule in ("train", "evaluate", "ingest", "pseudolabel_shard", "cluster", "report_table1")
+        for resource in ("mem_mb=777", "runtime=3*attempt", "slurm_partition='gpu'", "cpus_per_gpu=3")
+    ]
+    write_config(finished_run, changed)
+    try:
+        local = snakemake(
+            finished_run,
+            "-n",
+            "--set-resources",
+            *overrides,
+            "--set-threads",
+            "train=2",
+            "evaluate=2",
+            "--default-resources",
+            "mem_mb=100",
+            "runtime=5",
+            "--resources",
+            "gpu=1",
+            "downloads=1",
+        )
+        cluster = snakemake(
+            finished_run,
+            "-n",
+            "--workflow-profile",
+            str(REPO / "profiles" / "slurm"),
+            "--default-resources",
+            "slurm_account='acct'",
+            "slurm_partition='cpu'",
+            "--set-resources",
+            *overrides,
+        )
+    finally:
+        write_config(finished_run, TINY)
+    for result in (local, cluster):
+        assert result.returncode == 0, result.stderr[-3000:]
+        assert "Nothing to be done" in result.stdout + result.stderr, (result.stdout + result.stderr)[-3000:]
 
 
 def _plan_with(workdir: Path, config: dict) -> dict[str, int]:
