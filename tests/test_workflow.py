@@ -206,9 +206,10 @@ REPORT_STUDIES = {
 }
 
 
-def report_data(html: str, name: str):
-    """A JSON object the HTML report embeds as `var <name> = ...;`."""
-    start = html.index(f"var {name} = ") + len(f"var {name} = ")
+def report_data(html: str, script_id: str):
+    """The JSON value the HTML report embeds in `<script id="<script_id>"> var <name> = ...;`."""
+    script = html.index(f'<script id="{script_id}">')
+    start = html.index(" = ", script) + len(" = ")
     return json.JSONDecoder().raw_decode(html, start)[0]
 
 
@@ -230,7 +231,7 @@ def test_html_report_lists_each_artefact_once_under_its_study(finished_run):
     )
     assert {r["labels"]["dataset"] for path, r in results.items() if "table3-5" in path} == set(DATASETS)
     # the front page describes the workflow
-    assert "weakly supervised lesion segmentation with multi-task learning" in report_data(html, "workflow_desc")
+    assert "weakly supervised lesion segmentation with multi-task learning" in report_data(html, "workflow-desc")
 
 
 def test_changing_every_resource_setting_reruns_nothing(finished_run):
