@@ -10,8 +10,6 @@ rule cluster:
     log:
         f"{RESULTS}/logs/cluster/{{dataset}}_k{{k}}.log",
     localrule: True  # K-means on a table of shape features: seconds
-    conda:
-        CONDA_ENV
     params:
         k=lambda w: int(w.k),
         code=code_hash("cluster"),

@@ -3,7 +3,6 @@
 import re
 from pathlib import Path
 
-import yaml
 from snakemake.exceptions import WorkflowError
 from snakemake.logging import logger
 
@@ -22,12 +21,6 @@ from lesionmtl.provenance import code_hash
 from lesionmtl.scheduling import runtime_per_attempt, visible_gpus
 
 validate(config, str(SCHEMA_PATH))
-
-# The one environment all jobs run in, named. You create it (`conda env create -f
-# envs/lesionmtl.yaml`); `--sdm conda` activates it for each job, a plain `snakemake` runs in the
-# environment it was started from. Snakemake cannot build it itself: the package is installed
-# from this checkout, a path Snakemake's copy of an env file would lose.
-CONDA_ENV = yaml.safe_load(Path(workflow.basedir, "envs", "lesionmtl.yaml").read_text())["name"]
 
 DATASETS = list(config["datasets"])
 RESULTS = "results"

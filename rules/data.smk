@@ -8,8 +8,6 @@ rule synthesize:
     log:
         f"{RESULTS}/logs/synthesize/{{dataset}}.log",
     localrule: True  # seconds of work: never queued on a cluster
-    conda:
-        CONDA_ENV
     params:
         fmt=lambda w: dataset_config(w)["format"],
         synthetic=lambda w: dataset_config(w)["synthetic"],
@@ -31,8 +29,6 @@ rule ingest:
         f"{RESULTS}/logs/ingest/{{dataset}}.log",
     benchmark:
         f"{RESULTS}/benchmarks/ingest/{{dataset}}.tsv"
-    conda:
-        CONDA_ENV
     resources:
         mem_mb=8000,
         runtime=runtime_per_attempt(120),

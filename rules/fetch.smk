@@ -33,8 +33,6 @@ rule fetch:
     wildcard_constraints:
         raw="|".join(re.escape(d) for d in FETCH_DIRS) or "(?!)",
         file=r"[^/]+",
-    conda:
-        CONDA_ENV
     resources:
         downloads=1,
     params:

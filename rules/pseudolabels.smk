@@ -15,8 +15,6 @@ rule pseudolabel_shard:
         f"{RESULTS}/logs/pseudolabels/{{dataset}}_{{shard}}.log",
     benchmark:
         f"{RESULTS}/benchmarks/pseudolabels/{{dataset}}_{{shard}}.tsv"
-    conda:
-        CONDA_ENV
     resources:
         mem_mb=4000,
         runtime=runtime_per_attempt(60),
@@ -40,7 +38,5 @@ rule pseudolabels:
     log:
         f"{RESULTS}/logs/pseudolabels/{{dataset}}.log",
     localrule: True  # merges the shards: seconds
-    conda:
-        CONDA_ENV
     script:
         "../workflow_scripts/pseudolabels.py"

@@ -191,8 +191,6 @@ for artefact, spec in ARTEFACT_RULES.items():
         log:
             f"{RESULTS}/logs/report/{artefact}.log",
         localrule: True  # each table or figure takes seconds: never queued on a cluster
-        conda:
-            CONDA_ENV
         params:
             **spec.get("params", {}),
             **COMMON,

@@ -24,8 +24,6 @@ rule train:
         f"{RUN}/train.log",
     benchmark:
         f"{RUN}/train_benchmark.tsv"
-    conda:
-        CONDA_ENV
     threads: config["training"].get("threads", 1)
     resources:
         gpu=1,
@@ -49,8 +47,6 @@ rule evaluate:
         predictions=f"{RUN}/predictions.npy",
     log:
         f"{RUN}/evaluate.log",
-    conda:
-        CONDA_ENV
     threads: config["training"].get("threads", 1)
     resources:
         gpu=1,  # it claims a GPU like training: the GPU limit must count it

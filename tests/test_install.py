@@ -45,9 +45,9 @@ def test_the_conda_environment_installs_this_checkout():
     assert (REPO / "pyproject.toml").exists()
 
 
-def test_snakemake_is_asked_to_build_no_conda_environment(tmp_path):
-    # the rules name the user's environment (envs/lesionmtl.yaml `name`), which Snakemake neither
-    # builds nor lists, and for which it needs no conda unless --sdm conda is given
+def test_no_rule_asks_snakemake_for_a_conda_environment(tmp_path):
+    # the rules run in the environment Snakemake runs in; Snakemake's --list-conda-envs needs no
+    # conda when there are none to list (and fails without conda when there are)
     (tmp_path / "config.yaml").write_text((REPO / "config.yaml").read_text())
     result = subprocess.run(
         [sys.executable, "-m", "snakemake", "--snakefile", str(REPO / "Snakefile"), "--directory", str(tmp_path)]
