@@ -1,8 +1,18 @@
 """K-means clustering of lesions by the shape of their RECIST ellipse (the paper's labels).
 
-Features per lesion: centre (x, y), major and minor axis, and the axis direction encoded as
-(cos 2θ, sin 2θ) so that θ and θ+180° are one shape. Features are standardised and K-means is fit
-on the training split only (no peeking at val/test), then every split is assigned.
+Two feature sets (config ``clustering: {features: ...}``):
+
+* ``shape`` (default): the axis lengths, divided by one common scale (the spread of the
+  training axes, so that their ratio, the elongation, is kept), and the orientation as
+  ``e * (cos 2θ, sin 2θ)`` with ``e = (major - minor) / (major + minor)``: θ and θ+180° are
+  one shape, and a round lesion, whose direction means nothing, sits at the origin. No
+  position: patches are centred on the lesion box, so the axes' crossing point in the patch is
+  a few pixels of annotation noise.
+* ``with_centre``: our earlier choice: crossing point (cx, cy), axes and (cos 2θ, sin 2θ), each
+  standardised, which gives the noise in the crossing point the weight of the axes.
+
+Either way the scaling and K-means are fit on the training split only, then every split is
+assigned. (The released code clustered unscaled ellipse parameters of all splits.)
 """
 
 from __future__ import annotations
@@ -12,11 +22,12 @@ import pandas as pd
 from sklearn.cluster import KMeans
 from sklearn.preprocessing import StandardScaler
 
+FEATURE_SETS = ("shape", "with_centre")
 FEATURE_NAMES = ("cx", "cy", "major", "minor", "cos2a", "sin2a")
 
 
 def shape_features(lesions: pd.DataFrame) -> np.ndarray:
-    """(N, 6) feature matrix from the ellipse columns of a lesions table."""
+    """(N, 6) matrix of :data:`FEATURE_NAMES` from the ellipse columns of a lesions table."""
     angle = np.deg2rad(lesions["angle"].to_numpy(dtype=float))
     return np.column_stack(
         [
@@ -30,23 +41,37 @@ def shape_features(lesions: pd.DataFrame) -> np.ndarray:
     )
 
 
-def cluster_lesions(lesions: pd.DataFrame, k: int, seed: int = 0) -> tuple[pd.DataFrame, pd.DataFrame]:
+def cluster_features(lesions: pd.DataFrame, train: np.ndarray, features: str = "shape") -> np.ndarray:
+    """The scaled features K-means runs on (scales fit on the rows where ``train`` is True)."""
+    raw = shape_features(lesions)
+    if features == "with_centre":
+        return StandardScaler().fit(raw[train]).transform(raw)
+    if features != "shape":
+        raise ValueError(f"unknown clustering features {features!r}; expected one of {', '.join(FEATURE_SETS)}")
+    axes = raw[:, 2:4]
+    scale = float(np.std(axes[train])) or 1.0
+    elongation = (axes[:, 0] - axes[:, 1]) / np.maximum(axes[:, 0] + axes[:, 1], 1e-9)
+    return np.column_stack([axes / scale, elongation[:, None] * raw[:, 4:6]])
+
+
+def cluster_lesions(
+    lesions: pd.DataFrame, k: int, seed: int = 0, features: str = "shape"
+) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Fit K-means on the training lesions and assign every lesion.
 
     Returns ``(assignments, centres)``: assignments has ``lesion_id, split, cluster, distance``
-    (Euclidean distance to the assigned centre in standardised feature space); centres has one row
-    per cluster with the centre in original feature units and the number of training members.
+    (Euclidean distance to the assigned centre in the scaled feature space); centres has one row
+    per cluster with the mean :data:`FEATURE_NAMES` of its training members (nan for a cluster
+    without any) and their number.
     """
-    train = lesions["split"] == "train"
+    train = (lesions["split"] == "train").to_numpy()
     n_train = int(train.sum())
     if k < 2:
         raise ValueError(f"K must be at least 2, got {k}")
     if n_train < k:
         raise ValueError(f"K={k} clusters need at least {k} training lesions, found {n_train}")
-    features = shape_features(lesions)
-    scaler = StandardScaler().fit(features[train.to_numpy()])
-    scaled = scaler.transform(features)
-    kmeans = KMeans(n_clusters=k, n_init=10, random_state=seed).fit(scaled[train.to_numpy()])
+    scaled = cluster_features(lesions, train, features)
+    kmeans = KMeans(n_clusters=k, n_init=10, random_state=seed).fit(scaled[train])
     labels = kmeans.predict(scaled)
     distance = np.linalg.norm(scaled - kmeans.cluster_centers_[labels], axis=1)
     assignments = pd.DataFrame(
@@ -57,7 +82,17 @@ def cluster_lesions(lesions: pd.DataFrame, k: int, seed: int = 0) -> tuple[pd.Da
             "distance": distance,
         }
     )
-    centres = pd.DataFrame(scaler.inverse_transform(kmeans.cluster_centers_), columns=list(FEATURE_NAMES))
-    centres.insert(0, "cluster", np.arange(k))
-    centres["n_train"] = np.bincount(labels[train.to_numpy()], minlength=k)
+    members = pd.DataFrame(shape_features(lesions)[train], columns=list(FEATURE_NAMES)).assign(cluster=labels[train])
+    centres = members.groupby("cluster").mean().reindex(range(k)).rename_axis("cluster").reset_index()
+    centres["n_train"] = np.bincount(labels[train], minlength=k)
     return assignments, centres
+
+
+def axis_spread(lesions: pd.DataFrame, assignments: pd.DataFrame, split: str = "train") -> dict[str, float]:
+    """Within-cluster spread of the axes: the member-weighted mean of each cluster's standard
+    deviation of ``major`` and ``minor`` (px), over the lesions of ``split``."""
+    table = lesions.merge(assignments[["lesion_id", "cluster"]], on="lesion_id")
+    table = table[table["split"] == split]
+    spread = table.groupby("cluster")[["major", "minor"]].std(ddof=0)
+    weights = table.groupby("cluster").size()
+    return {axis: float(np.average(spread[axis], weights=weights)) for axis in ("major", "minor")}

@@ -12,7 +12,7 @@ from sklearn.preprocessing import StandardScaler
 
 from lesionmtl.clustering import shape_features
 from lesionmtl.devices import select_device
-from lesionmtl.metrics import score_masks
+from lesionmtl.metrics import LENGTH_METRICS, score_masks
 from lesionmtl.models import PAIRED
 from lesionmtl.training import load_model, predict
 
@@ -52,7 +52,9 @@ def evaluate_run(
     Returns ``(metrics, predictions)``: one metrics row per lesion (all splits; the report uses
     the test split, Table 8 also the train split) and the binary predictions (N,H,W). The paper's
     empty-prediction rule is applied per split, so the worst value is taken among the lesions of
-    the same split.
+    the same split. Each row carries the lesion's ``group_id`` (patient, volume, lesion: the unit
+    of the report's tests) and, where every lesion of the split has a pixel spacing, the length
+    metrics in mm as ``<metric>_mm``.
     """
     if len(truth) != len(images):
         raise ValueError(
@@ -67,8 +69,14 @@ def evaluate_run(
     for split, rows in lesions.groupby("split"):
         idx = rows["patch_index"].to_numpy()
         scores = score_masks(predictions[idx], truth[idx])
+        spacing = rows[["spacing_y", "spacing_x"]].to_numpy(dtype=float)  # (row, col) mm per patch pixel
+        if np.isfinite(spacing).all():
+            in_mm = score_masks(predictions[idx], truth[idx], spacing=spacing)
+            for name in LENGTH_METRICS:
+                scores[f"{name}_mm"] = in_mm[name].to_numpy()
         scores.insert(0, "lesion_id", rows["lesion_id"].to_numpy())
         scores.insert(1, "split", split)
+        scores.insert(2, "group_id", rows["group_id"].to_numpy())
         frames.append(scores)
     metrics = pd.concat(frames, ignore_index=True)
     if logits is not None:

@@ -15,6 +15,7 @@ from lesionmtl.architectures import ARCHITECTURES, PAIRED, WITH_CLUSTER_HEAD, ne
 
 __all__ = [
     "ARCHITECTURES",
+    "HEAD_DROPOUT",
     "PAIRED",
     "WITH_CLUSTER_HEAD",
     "build_model",
@@ -24,6 +25,11 @@ __all__ = [
 ]
 
 
+# Dropout before the cluster head's linear layer: smp's ``aux_params`` default, which the released
+# code used (the paper does not say). Dropout has no parameters: the counts stay the paper's.
+HEAD_DROPOUT = 0.2
+
+
 def build_model(
     arch: str,
     *,
@@ -31,11 +37,12 @@ def build_model(
     n_clusters: int | None = None,
     encoder_weights: str | None = None,
     in_channels: int = 3,
+    head_dropout: float = HEAD_DROPOUT,
 ) -> nn.Module:
     """Build A1 (DeepLabV3+), A1+L (with cluster head), or the U-Net counterparts.
 
     ``encoder_weights`` is ``"imagenet"`` for the paper's runs and ``None`` offline: weights are
-    never fetched implicitly.
+    never fetched implicitly. ``head_dropout`` applies to the cluster head only (0: none).
     """
     if arch not in ARCHITECTURES:
         raise ValueError(f"unknown architecture {arch!r}; choose one of {', '.join(ARCHITECTURES)}")
@@ -45,7 +52,7 @@ def build_model(
             raise ValueError(f"architecture {arch!r} needs n_clusters >= 2, got {n_clusters!r}")
         # smp's classification head: global pool -> dropout -> linear on the deepest features,
         # i.e. the paper's classifier g at the bottleneck.
-        aux_params = {"classes": int(n_clusters), "pooling": "avg", "dropout": None}
+        aux_params = {"classes": int(n_clusters), "pooling": "avg", "dropout": head_dropout or None}
     elif n_clusters:
         raise ValueError(f"architecture {arch!r} has no cluster head; do not pass n_clusters")
     common = dict(

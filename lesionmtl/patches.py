@@ -9,13 +9,18 @@ scales about pixel *centres*, as ``cv2.resize`` does, so that a point maps as
 
 from __future__ import annotations
 
+import math
+
 import cv2
 import numpy as np
+
+from .recist import Ellipse
 
 __all__ = [
     "extract_patch",
     "patch_origin",
     "crop",
+    "ellipse_to_patch",
     "padded_square",
     "resize_image",
     "resize_mask",
@@ -93,6 +98,23 @@ def to_source(
     """Inverse of :func:`to_patch`."""
     p = np.asarray(points, dtype=float)
     return (p + 0.5) / np.asarray(scale_xy, float) - 0.5 + np.asarray(offset_xy, float)
+
+
+def ellipse_to_patch(e: Ellipse, offset_xy: tuple[float, float], scale_xy: tuple[float, float]) -> Ellipse:
+    """The image of a source-frame ellipse in the patch (:func:`to_patch`).
+
+    With different x and y scales the axes turn and change length (the RECIST endpoints mapped
+    one by one would be conjugate diameters, no longer perpendicular), so the ellipse's shape
+    matrix ``S R diag(a, b)`` is decomposed again.
+    """
+    centre = to_patch(np.array([e.cx, e.cy]), offset_xy, scale_xy)
+    t = math.radians(e.angle)
+    axes = np.array([[math.cos(t), -math.sin(t)], [math.sin(t), math.cos(t)]]) * np.array([e.major, e.minor]) / 2
+    shape = np.diag(np.asarray(scale_xy, float)) @ axes
+    evals, evecs = np.linalg.eigh(shape @ shape.T)
+    major, minor = 2 * math.sqrt(max(evals[1], 0.0)), 2 * math.sqrt(max(evals[0], 0.0))
+    angle = math.degrees(math.atan2(evecs[1, 1], evecs[0, 1])) % 180.0
+    return Ellipse(float(centre[0]), float(centre[1]), major, minor, 0.0 if angle >= 180.0 else angle)
 
 
 def window_to_uint8(hu: np.ndarray, lo: float, hi: float) -> np.ndarray:

@@ -28,7 +28,15 @@ from tqdm import tqdm
 from lesionmtl import __version__
 from lesionmtl.devices import select_device
 from lesionmtl.io import atomic_path, save_json, save_parquet
-from lesionmtl.models import PAIRED, WITH_CLUSTER_HEAD, build_model, count_parameters, forward_outputs, needs_clusters
+from lesionmtl.models import (
+    HEAD_DROPOUT,
+    PAIRED,
+    WITH_CLUSTER_HEAD,
+    build_model,
+    count_parameters,
+    forward_outputs,
+    needs_clusters,
+)
 from lesionmtl.tensors import ImageBatcher, memory_format
 
 log = logging.getLogger(__name__)
@@ -49,6 +57,7 @@ class TrainConfig:
     threads: int | None = None
     device: str = "auto"
     mixed_precision: bool = True  # bf16 autocast, CUDA only
+    head_dropout: float = HEAD_DROPOUT  # before the cluster head's linear layer (A1+L, U-Net+L)
 
 
 @dataclass
@@ -166,6 +175,7 @@ class Trainer:
             encoder=config.encoder,
             n_clusters=data.n_clusters if config.arch in WITH_CLUSTER_HEAD else None,
             encoder_weights=config.encoder_weights,
+            head_dropout=config.head_dropout,
         ).to(self.device, memory_format=memory_format(self.device))
         self.optimizer = torch.optim.Adam(self.model.parameters(), lr=config.lr)
         self.batcher = ImageBatcher(data.images, self.device)

@@ -1,4 +1,4 @@
-# K-means on RECIST ellipse shape features, fit on the training split.
+# K-means on RECIST ellipse shape features (config clustering.features), fit on the training split.
 
 
 rule cluster:
@@ -12,6 +12,7 @@ rule cluster:
     localrule: True  # K-means on a table of shape features: seconds
     params:
         k=lambda w: int(w.k),
+        features=config.get("clustering", {}).get("features", "shape"),
         code=code_hash("cluster"),
     script:
         "../workflow_scripts/cluster.py"

@@ -2,7 +2,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from lesionmtl.clustering import cluster_lesions, shape_features
+from lesionmtl.clustering import axis_spread, cluster_features, cluster_lesions, shape_features
 
 
 def _lesions(n: int, seed: int = 0) -> pd.DataFrame:
@@ -40,14 +40,45 @@ def test_clusters_are_fit_on_train_and_assigned_everywhere():
     pd.testing.assert_frame_equal(centres, centres_moved)
 
 
-def test_well_separated_groups_get_their_own_clusters():
+@pytest.mark.parametrize("features", ["shape", "with_centre"])
+def test_well_separated_groups_get_their_own_clusters(features):
     lesions = _lesions(90)
     lesions["split"] = "train"
     lesions["major"] = np.repeat([8.0, 30.0, 60.0], 30)
     lesions[["cx", "cy", "minor", "angle"]] = [30.0, 30.0, 6.0, 45.0]
-    assignments, _ = cluster_lesions(lesions, k=3, seed=0)
+    assignments, _ = cluster_lesions(lesions, k=3, seed=0, features=features)
     for group in np.split(assignments["cluster"].to_numpy(), 3):
         assert len(set(group)) == 1
+
+
+def test_shape_features_ignore_the_crossing_point_and_a_round_lesions_direction():
+    lesions = _lesions(40)
+    train = (lesions["split"] == "train").to_numpy()
+    moved = lesions.assign(cx=lesions["cx"] + 7.0, cy=lesions["cy"] - 3.0)
+    np.testing.assert_allclose(cluster_features(lesions, train), cluster_features(moved, train))
+    round_ = lesions.assign(minor=lesions["major"])
+    turned = round_.assign(angle=round_["angle"] + 37.0)
+    np.testing.assert_allclose(cluster_features(round_, train), cluster_features(turned, train), atol=1e-12)
+    features = cluster_features(lesions, train)  # elongation (major / minor) survives the scaling
+    np.testing.assert_allclose(features[:, 0] / features[:, 1], lesions["major"] / lesions["minor"])
+
+
+def test_shape_clusters_group_similar_sizes_despite_noisy_crossing_points():
+    """The issue's case: crossing points scattered by annotation noise coarsen the size groups
+    when they weigh like the axes; the shape features are not fooled."""
+    rng = np.random.default_rng(1)
+    lesions = _lesions(400, seed=1).assign(split="train")
+    lesions["cx"], lesions["cy"] = rng.normal(30, 3, 400), rng.normal(30, 3, 400)
+    lesions["major"] = rng.uniform(8, 60, 400)
+    lesions["minor"] = lesions["major"] * rng.uniform(0.5, 1.0, 400)
+    spreads = {f: axis_spread(lesions, cluster_lesions(lesions, k=20, features=f)[0]) for f in ("with_centre", "shape")}
+    assert spreads["shape"]["major"] < 0.6 * spreads["with_centre"]["major"]
+    assert spreads["shape"]["minor"] < 0.6 * spreads["with_centre"]["minor"]
+
+
+def test_unknown_feature_set_is_an_error():
+    with pytest.raises(ValueError, match="unknown clustering features 'bogus'"):
+        cluster_lesions(_lesions(50), k=3, features="bogus")
 
 
 def test_k_larger_than_training_set_is_an_error():

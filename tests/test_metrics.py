@@ -64,6 +64,26 @@ def bf_hausdorff(pred, gt, spacing=(1.0, 1.0)):
     return max(d.min(axis=1).max(), d.min(axis=0).max())
 
 
+def bf_border(mask):
+    """Pixels of the mask with a 4-neighbour that is background or outside the image."""
+    h, w = mask.shape
+    out = np.zeros_like(mask, dtype=bool)
+    for r, c in np.argwhere(mask):
+        for dr, dc in ((1, 0), (-1, 0), (0, 1), (0, -1)):
+            rr, cc = r + dr, c + dc
+            if not (0 <= rr < h and 0 <= cc < w) or not mask[rr, cc]:
+                out[r, c] = True
+    return out
+
+
+def bf_hd95(pred, gt, spacing=(1.0, 1.0)):
+    """medpy's hd95: 95th percentile of the border-to-border distances, both directions pooled."""
+    d, n = bf_pairwise(bf_border(pred != 0), bf_border(gt != 0), spacing)
+    if d is None:
+        return 0.0 if n == 0 else math.nan
+    return float(np.percentile(np.concatenate([d.min(axis=1), d.min(axis=0)]), 95))
+
+
 def bf_center(mask):
     top = bottom = left = right = None
     for r in range(mask.shape[0]):
@@ -196,6 +216,7 @@ def close(a: float, b: float) -> bool:
         (M.volumetric_similarity, bf_vs),
         (M.avd, bf_avd),
         (M.hausdorff, bf_hausdorff),
+        (M.hd95, bf_hd95),
         (M.center_error, bf_center_error),
         (M.perimeter_error, bf_perimeter_error),
     ],
@@ -230,6 +251,7 @@ def test_spacing(spacing):
     for pred, gt in PAIRS[:60]:
         assert close(M.avd(pred, gt, spacing=spacing), bf_avd(pred, gt, spacing))
         assert close(M.hausdorff(pred, gt, spacing=spacing), bf_hausdorff(pred, gt, spacing))
+        assert close(M.hd95(pred, gt, spacing=spacing), bf_hd95(pred, gt, spacing))
         assert close(M.center_error(pred, gt, spacing=spacing), bf_center_error(pred, gt, spacing))
 
 
@@ -260,6 +282,7 @@ def test_hand_computed_values():
     pred = gt.copy()
     pred[0, 10] = True
     assert M.hausdorff(pred, gt) == 9.0
+    assert M.hd95(pred, gt) == pytest.approx(9.0 * 0.8)  # borders: all 3 pred px, both gt px; 5 values
     assert M.avd(pred, gt) == 3.0  # (0 + 0 + 9) / 3
     assert M.center_error(pred, gt) == 4.5  # centres 5.0 vs 0.5
     assert M.iou(pred, gt) == pytest.approx(2 / 3)
@@ -333,7 +356,7 @@ def test_score_masks_all_empty_fallback():
     preds = np.zeros_like(gts)
     df = M.score_masks(preds, gts)
     diag = math.hypot(*shape)
-    for name in ("avd", "hausdorff", "center_error"):
+    for name in ("avd", "hausdorff", "hd95", "center_error"):
         assert (df[name] == diag).all()
     assert df["perimeter_error"].tolist() == [8.0, 4.0]
     assert (df[list(M.OVERLAP_METRICS)] == 0).all().all()
@@ -361,3 +384,18 @@ def test_score_masks_matches_pairwise():
             assert close(df.loc[i, name], fn(preds[i], gts[i]))
     for name in M.DISTANCE_METRICS:
         assert (df.loc[df["empty_pred"], name] == df.loc[~df["empty_pred"], name].max()).all()
+
+
+def test_score_masks_takes_one_spacing_per_pair():
+    """Lesions of different scans: each pair in its own pixel size, the worst-value rule in mm."""
+    rng = np.random.default_rng(3)
+    preds = np.stack([random_mask(rng, (16, 16)) | _square((16, 16), 6, 6, 3) for _ in range(6)])
+    gts = np.stack([random_mask(rng, (16, 16)) | _square((16, 16), 5, 5, 2) for _ in range(6)])
+    preds[5] = False
+    spacing = rng.uniform(0.5, 2.0, size=(6, 2))
+    df = M.score_masks(preds, gts, spacing=spacing)
+    for i in range(5):
+        for name in M.LENGTH_METRICS:
+            assert close(df.loc[i, name], M.METRIC_FUNCTIONS[name](preds[i], gts[i], spacing=tuple(spacing[i])))
+    for name in M.LENGTH_METRICS:
+        assert df.loc[5, name] == df.loc[:4, name].max()

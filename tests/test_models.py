@@ -17,6 +17,20 @@ def test_parameter_counts_match_the_paper(arch, k, expected):
     assert count_parameters(build_model(arch, encoder="resnet101", n_clusters=k)) == expected
 
 
+def test_cluster_head_has_the_released_codes_dropout():
+    """smp's aux_params default (0.2), as the released code; parameter-free, switchable."""
+    model = build_model("a1l", encoder="resnet18", n_clusters=5)
+    dropouts = [m for m in model.classification_head.modules() if isinstance(m, torch.nn.Dropout)]
+    assert [d.p for d in dropouts] == [0.2]
+    off = build_model("a1l", encoder="resnet18", n_clusters=5, head_dropout=0.0)
+    assert not any(isinstance(m, torch.nn.Dropout) for m in off.classification_head.modules())
+    assert count_parameters(model) == count_parameters(off)
+    model.train()
+    with torch.no_grad():
+        features = torch.ones(4, model.encoder.out_channels[-1], 2, 2)
+        assert not torch.equal(model.classification_head(features), model.classification_head(features))
+
+
 @pytest.mark.parametrize(("arch", "k"), [("a1", None), ("a1l", 5), ("unet", None), ("unetl", 5)])
 def test_outputs_have_mask_and_optional_class_logits(arch, k):
     model = build_model(arch, encoder="resnet18", n_clusters=k).eval()

@@ -138,6 +138,18 @@ def test_make_pseudolabels_sharding_equals_unsharded():
 
 def test_make_pseudolabels_names_lesion_with_bad_recist():
     images, lesions, _ = make_dataset(2)
-    lesions.loc[1, "r_x11"] = SIZE + 10.0
-    with pytest.raises(ValueError, match="L1.*long_p1"):
+    lesions.loc[1, "r_x11"] = np.nan
+    with pytest.raises(ValueError, match="L1.*finite"):
         make_pseudolabels(images, lesions, None)
+
+
+def test_lesion_longer_than_the_patch_gets_clipped_masks():
+    """RECIST marks beyond the patch edge (kept by the readers): both pseudo-masks are the
+    ellipse's part inside the patch, and GrabCut still runs."""
+    e = Ellipse(70.0, 48.0, 70.0, 30.0, 0.0)  # reaches x = 105 in a 96 px patch
+    blob = draw_ellipse(e, (SIZE, SIZE))
+    images = np.stack([np.stack([textured_image(blob)] * 3, axis=-1)])
+    lesions = pd.DataFrame([dict(zip(RECIST_COLUMNS, ellipse_to_recist(e).ravel()), lesion_id="edge")])
+    ellipses, grabcuts, facts = make_pseudolabels(images, lesions, blob[None])
+    assert np.array_equal(ellipses[0], blob) and blob[:, -1].any()
+    assert facts.loc[0, "dice_ellipse_gt"] == 1.0 and grabcuts[0].any()

@@ -1,12 +1,15 @@
 import math
 
+import cv2
 import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from matplotlib.path import Path
 
 from lesionmtl.recist import (
     Ellipse,
+    _hull_mask,
     check_inside,
     draw_ellipse,
     ellipse_to_recist,
@@ -50,15 +53,18 @@ def test_angle_convention_is_from_plus_x_towards_plus_y():
     assert draw_ellipse(Ellipse(64, 64, 40, 10, 90.0), CANVAS).any(axis=1).sum() > 35  # tall, not wide
 
 
-# The fit is only as good as the raster: the convex hull of pixel centres is coarse on small and
-# thin shapes, so those get 2 px; well-resolved ellipses come back within 1 px.
+# The fit is only as good as the raster: small and thin shapes get 2 px or 8 % of the major axis
+# (a 4 px wide ellipse rasters to 3 rows with blunt ends, whose moment ellipse is up to 8 % too
+# long); well-resolved ellipses come back within 1 px, and within 0.5 px at the sizes of lesions
+# at source resolution (below).
 @SETTINGS
 @given(ellipses())
 def test_fit_ellipse_recovers_drawn_axes(e):
     fit = fit_ellipse(draw_ellipse(e, CANVAS))
     well_resolved = e.minor >= 10 and e.major / e.minor <= 4
-    assert abs(fit.major - e.major) <= (1.0 if well_resolved else 2.0)
-    assert abs(fit.minor - e.minor) <= (1.0 if well_resolved else 2.0)
+    tolerance = 1.0 if well_resolved else max(2.0, 0.08 * e.major)
+    assert abs(fit.major - e.major) <= tolerance
+    assert abs(fit.minor - e.minor) <= tolerance
     assert math.hypot(fit.cx - e.cx, fit.cy - e.cy) <= 1.0
     assert fit.major >= fit.minor and 0.0 <= fit.angle < 180.0
     if e.major - e.minor >= 4:
@@ -66,6 +72,34 @@ def test_fit_ellipse_recovers_drawn_axes(e):
         assert e.major / 2 * math.sin(math.radians(error)) <= 1.5
         if e.major - e.minor >= 20:
             assert error <= 2.0
+
+
+@pytest.mark.parametrize("major", [10, 14, 20, 40, 80, 160, 250, 400])
+@pytest.mark.parametrize("ratio", [0.5, 0.75, 1.0])
+@pytest.mark.parametrize("angle", [0.0, 17.0, 45.0, 90.0, 133.0])
+def test_fit_ellipse_is_unbiased_at_realistic_sizes(major, ratio, angle):
+    """Masks at source resolution, 10-400 px: axes within 0.5 px, direction within 1 degree
+    (where there is one to measure: elongated, and long enough for a degree to span pixels)."""
+    minor = max(major * ratio, 10.0) if major >= 20 else major * ratio
+    side = major + 12
+    e = Ellipse(side / 2 + 0.3, side / 2 - 0.2, major, minor, angle)
+    fit = fit_ellipse(draw_ellipse(e, (side, side)))
+    assert abs(fit.major - e.major) <= 0.5 and abs(fit.minor - e.minor) <= 0.5
+    assert math.hypot(fit.cx - e.cx, fit.cy - e.cy) <= 0.25
+    if ratio <= 0.75 and major >= 30:
+        assert angle_diff(fit.angle, e.angle) <= 1.0
+
+
+def test_hull_mask_is_the_pixel_centres_inside_the_hull():
+    rng = np.random.default_rng(0)
+    yy, xx = np.mgrid[0:30, 0:40]
+    centres = np.stack([xx.ravel(), yy.ravel()], axis=1)
+    for _ in range(20):
+        mask = rng.random((30, 40)) < 0.05
+        ys, xs = np.nonzero(mask)
+        hull = Path(cv2.convexHull(np.stack([xs, ys], axis=1).astype(np.float32)).reshape(-1, 2))
+        inside = hull.contains_points(centres, radius=1e-6) | hull.contains_points(centres, radius=-1e-6)
+        assert np.array_equal(_hull_mask(mask), inside.reshape(mask.shape) | mask)
 
 
 @SETTINGS
@@ -134,8 +168,9 @@ def test_recist_to_ellipse_parallel_axes_use_long_axis_midpoint():
 def test_measure_recist_on_drawn_ellipse(e):
     points = measure_recist(draw_ellipse(e, CANVAS))
     long_len, short_len = axis_lengths(points)
-    # On thin shapes the longest pixel chord runs corner to corner, a little past the axis.
-    tolerance = 1.5 if e.minor >= 8 else 2.0
+    # On thin shapes the longest pixel chord runs corner to corner, a little past the axis, or
+    # the raster loses the tips (thinner than a pixel): 2 px or 5 % of the length.
+    tolerance = 1.5 if e.minor >= 8 else max(2.0, 0.05 * e.major)
     assert abs(long_len - e.major) <= tolerance
     assert abs(short_len - e.minor) <= tolerance
     d_long, d_short = points[1] - points[0], points[3] - points[2]

@@ -7,6 +7,7 @@ import pandas as pd
 from lesionmtl.clustering import cluster_lesions
 from lesionmtl.io import save_parquet
 
-assignments, centres = cluster_lesions(pd.read_parquet(snakemake.input.lesions), snakemake.params.k)
+params = snakemake.params
+assignments, centres = cluster_lesions(pd.read_parquet(snakemake.input.lesions), params.k, features=params.features)
 save_parquet(snakemake.output.clusters, assignments)
 save_parquet(snakemake.output.centres, centres)

@@ -10,14 +10,16 @@ from typing import Protocol
 import numpy as np
 import pandas as pd
 
-from ..patches import resize_image, resize_mask
-from ..recist import check_inside, recist_from_mask
+from ..metrics import iou
+from ..patches import ellipse_to_patch, resize_image, resize_mask, to_patch
+from ..recist import draw_ellipse, ellipse_to_recist, recist_from_mask, recist_to_ellipse
 
 __all__ = [
     "DataError",
     "Sample",
     "Rejection",
-    "TOO_LARGE",
+    "EMPTY",
+    "POOR_FIT",
     "TOO_SMALL",
     "VANISHED",
     "Reader",
@@ -27,7 +29,6 @@ __all__ = [
     "read_table",
     "is_debris",
     "find_files",
-    "outside_patch",
     "sample_from_mask",
 ]
 
@@ -49,7 +50,11 @@ class Sample:
 
     Geometry: a patch pixel ``p`` sits at source position ``(p + 0.5) / scale - 0.5 + offset``
     (see :mod:`lesionmtl.patches`); ``spacing_xy`` is millimetres per *patch* pixel (nan when
-    the modality has no physical spacing).
+    the modality has no physical spacing).  The RECIST marks may reach beyond the patch (a
+    lesion longer than the patch, or cut by the image edge): they are kept as measured, and
+    the masks drawn from them are clipped to the patch.  ``recist_src`` holds the same marks in
+    source pixels, where they were measured (None: :func:`lesionmtl.patches.to_source` of
+    ``recist``).
     """
 
     lesion_id: str
@@ -64,22 +69,28 @@ class Sample:
     spacing_xy: tuple[float, float]
     gt: np.ndarray | None = None  # (h, w) bool
     split: str | None = None  # official split where the dataset has one
+    recist_src: np.ndarray | None = None  # (4, 2) source-image coordinates
 
 
 @dataclass(frozen=True)
 class Rejection:
     """A lesion (or file) the reader skipped on purpose, and why (``kind``: one of the short
-    labels below, for counting; ``reason``: the particulars)."""
+    labels below, for counting; ``reason``: the particulars).  ``group_id`` and ``split``, where
+    known, let the rejections be counted per split."""
 
     item: str
     source: str
     kind: str
     reason: str
+    group_id: str | None = None
+    split: str | None = None
 
 
-TOO_LARGE = "larger than the patch"  # RECIST endpoints fall outside the patch
+# Only what cannot be used is rejected; lesions reaching beyond the patch are kept (clipped).
+EMPTY = "empty mask"  # the lesion's mask has no foreground pixel (a broken segmentation file)
 TOO_SMALL = "below min_area"  # tumour component smaller than the reader's min_area
 VANISHED = "empty after resizing"  # no mask pixel left at the patch size
+POOR_FIT = "ellipse IoU below min_ellipse_iou"  # the reader's optional filter (released LiTS code: 0.4)
 
 
 class Reader(Protocol):
@@ -124,15 +135,6 @@ def read_table(path: Path, required: tuple[str, ...]) -> pd.DataFrame:
     return table
 
 
-def outside_patch(recist: np.ndarray, size_hw: tuple[int, int]) -> str | None:
-    """Why the RECIST endpoints do not fit in the patch (None when they do)."""
-    try:
-        check_inside(recist, size_hw)
-    except ValueError as exc:
-        return f"lesion larger than the patch: {exc}"
-    return None
-
-
 def is_debris(path: PurePath) -> bool:
     """macOS archive debris: anything under ``__MACOSX/`` and ``._*`` AppleDouble stubs."""
     return "__MACOSX" in path.parts or path.name.startswith("._")
@@ -150,36 +152,57 @@ def sample_from_mask(
     recist_method: str,
     *,
     lesion_id: str,
+    group_id: str,
     source: str,
+    offset_xy: tuple[int, int] = (0, 0),
     source_spacing_xy: tuple[float, float] = (float("nan"), float("nan")),
+    min_ellipse_iou: float | None = None,
     **fields,
 ) -> Sample | Rejection:
-    """Resize a source crop and its lesion mask to the patch size and derive RECIST from the mask.
+    """Measure RECIST on a source crop's lesion mask, then resize crop and mask to the patch size.
 
-    For datasets with masks but no RECIST (LiTS, HAM10000).  ``fields`` are the remaining
-    :class:`Sample` fields (group_id, offset_xy); scale and spacing follow from the resize and
-    ``source_spacing_xy`` (mm per source pixel).  A :class:`Rejection` when the mask vanishes
-    at the patch size or its RECIST endpoints fall outside the patch.
+    For datasets with masks but no RECIST (LiTS, HAM10000).  The ellipse (or the measured
+    RECIST) is taken from the mask at source resolution, in source pixels, and then mapped into
+    the patch, so that resizing never biases it.  ``offset_xy`` is the crop's top-left pixel in
+    the source image; ``fields`` are the remaining :class:`Sample` fields.  A :class:`Rejection`
+    when the mask is empty, vanishes at the patch size, or (with ``min_ellipse_iou``) its
+    ellipse overlaps it less than that.
     """
+
+    def reject(kind: str, reason: str) -> Rejection:
+        return Rejection(lesion_id, source, kind, reason, group_id=group_id, split=fields.get("split"))
+
+    mask = np.asarray(mask, dtype=bool)
+    if not mask.any():
+        return reject(EMPTY, "the lesion mask has no foreground pixel")
     gt = resize_mask(mask, size_hw)
     if not gt.any():
-        return Rejection(lesion_id, source, VANISHED, f"mask empty after resizing {mask.shape[:2]} -> {tuple(size_hw)}")
+        return reject(VANISHED, f"mask empty after resizing {mask.shape[:2]} -> {tuple(size_hw)}")
+    crop_recist = recist_from_mask(mask, recist_method)
+    ellipse = recist_to_ellipse(crop_recist)
+    if min_ellipse_iou is not None:
+        overlap = iou(draw_ellipse(ellipse, mask.shape), mask)
+        if overlap < min_ellipse_iou:
+            return reject(POOR_FIT, f"ellipse IoU {overlap:.3f} with the mask < min_ellipse_iou {min_ellipse_iou}")
     patch = resize_image(image, size_hw)
     if patch.ndim == 2:
         patch = np.repeat(patch[:, :, None], 3, axis=2)
-    recist = recist_from_mask(gt, recist_method)
-    outside = outside_patch(recist, size_hw)
-    if outside:
-        return Rejection(lesion_id, source, TOO_LARGE, outside)
     scale = (size_hw[1] / mask.shape[1], size_hw[0] / mask.shape[0])
+    if recist_method == "ellipse_fit":
+        recist = ellipse_to_recist(ellipse_to_patch(ellipse, (0, 0), scale))
+    else:  # measured marks are points: map them one by one
+        recist = to_patch(crop_recist, (0, 0), scale)
     return Sample(
         lesion_id=lesion_id,
+        group_id=group_id,
         source=source,
         image=patch,
         gt=gt,
         recist=recist,
+        recist_src=crop_recist + np.asarray(offset_xy, dtype=float),
         recist_source=recist_method,
         bbox=recist_bbox(recist),
+        offset_xy=offset_xy,
         scale_xy=scale,
         spacing_xy=(source_spacing_xy[0] / scale[0], source_spacing_xy[1] / scale[1]),
         **fields,

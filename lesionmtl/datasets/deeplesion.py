@@ -18,7 +18,7 @@ import numpy as np
 
 from ..patches import crop, patch_origin, to_patch, window_to_uint8
 from ..recist import check_inside, parse_recist
-from .base import TOO_LARGE, DataError, Rejection, Sample, outside_patch, patch_hw, read_table
+from .base import DataError, Rejection, Sample, patch_hw, read_table
 
 REQUIRED = (
     "File_name",
@@ -132,8 +132,10 @@ def _numbers(row: dict, column: str, count: int) -> np.ndarray:
 def read_deeplesion(
     raw_dir: Path, *, patch_size: int | tuple[int, int] = 120, masks_dir: str = "true_masks"
 ) -> Iterator[Sample | Rejection]:
-    """Yield one :class:`Sample` per ``DL_info.csv`` row, with the official split, or a
-    :class:`Rejection` when the lesion's RECIST does not fit in the patch.
+    """Yield one :class:`Sample` per ``DL_info.csv`` row, with the official split.
+
+    A lesion longer than the patch is kept: its RECIST marks reach beyond the patch edge and the
+    masks drawn from them are clipped to the patch (the paper keeps every lesion).
 
     Ground-truth masks are read from ``<raw_dir>/<masks_dir>/<File_name stem>_<j>.png`` (j = the
     row's position among the rows of that key slice) when that folder exists.
@@ -179,7 +181,7 @@ def _sample(
     load: Callable[[Path], np.ndarray],
     seen: dict[str, int],
     masks_dir: str | None,
-) -> Sample | Rejection:
+) -> Sample:
     """One DL_info row; raises ValueError (turned into a DataError naming the row) on bad data."""
     name = row["File_name"].strip()
     series, key = series_and_key(row)
@@ -199,9 +201,6 @@ def _sample(
     offset = patch_origin(((box[0] + box[2]) / 2, (box[1] + box[3]) / 2), hw)
     stem, source = name.removesuffix(".png"), slice_path(folder, key).relative_to(raw_dir).as_posix()
     recist = to_patch(points, offset)
-    outside = outside_patch(recist, hw)
-    if outside:
-        return Rejection(f"{stem}_{j}", source, TOO_LARGE, outside)
     fill = window[0] + HU_OFFSET
 
     def patch_at(index: int) -> np.ndarray:
@@ -221,6 +220,7 @@ def _sample(
         group_id=str(int(row["Patient_index"])),
         image=image,
         recist=recist,
+        recist_src=points,
         recist_source="annotation",
         bbox=tuple(float(v) for v in to_patch(box.reshape(2, 2), offset).ravel()),
         source=source,

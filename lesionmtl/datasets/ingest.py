@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from collections.abc import Sequence
 from pathlib import Path
@@ -10,6 +11,7 @@ import numpy as np
 import pandas as pd
 
 from ..io import save_json, save_npy, save_parquet
+from ..patches import to_source
 from ..recist import recist_to_ellipse
 from .base import SPLITS, DataError, Reader, Rejection, Sample, patch_hw
 from .deeplesion import read_deeplesion
@@ -19,10 +21,15 @@ from .splits import assign_splits
 
 READERS: dict[str, Reader] = {"deeplesion": read_deeplesion, "lits": read_lits, "ham": read_ham}
 RECIST_COLUMNS = ("r_x11", "r_y11", "r_x12", "r_y12", "r_x21", "r_y21", "r_x22", "r_y22")
+# The same marks in source pixels (where they were drawn or measured), and their ellipse.
+SOURCE_COLUMNS = tuple(f"src_{c}" for c in RECIST_COLUMNS)
+REJECTED_COLUMNS = ["item", "source", "kind", "reason", "group_id", "split"]
 
 
 def _row(s: Sample, fmt: str, index: int) -> dict:
     e = recist_to_ellipse(s.recist)
+    src = s.recist_src if s.recist_src is not None else to_source(s.recist, s.offset_xy, s.scale_xy)
+    e_src = recist_to_ellipse(src)
     return {
         "lesion_id": s.lesion_id,
         "dataset_format": fmt,
@@ -36,6 +43,12 @@ def _row(s: Sample, fmt: str, index: int) -> dict:
         "major": e.major,
         "minor": e.minor,
         "angle": e.angle,
+        **dict(zip(SOURCE_COLUMNS, np.asarray(src, dtype=float).ravel())),
+        "src_cx": e_src.cx,
+        "src_cy": e_src.cy,
+        "src_major": e_src.major,
+        "src_minor": e_src.minor,
+        "src_angle": e_src.angle,
         **dict(zip(("bbox_x0", "bbox_y0", "bbox_x1", "bbox_y1"), s.bbox)),
         "spacing_x": s.spacing_xy[0],
         "spacing_y": s.spacing_xy[1],
@@ -61,7 +74,8 @@ def ingest(
 
     Writes ``lesions.parquet``, ``patches/images.npy`` (N, h, w, 3) uint8,
     ``patches/gt_masks.npy`` (N, h, w) bool, or (0, h, w) when the data has no ground truth,
-    ``rejected.parquet`` and ``ingest.json`` into ``out_dir``.  Splits come from the dataset
+    ``rejected.parquet`` (one row per lesion dropped: kind, reason, group and the group's split)
+    and ``ingest.json`` into ``out_dir``.  Splits come from the dataset
     where it has an official one, else are drawn by group with ``seed``.  Every file is written
     under a temporary name and renamed; ``lesions.parquet`` is removed first and written last,
     so it exists only when the whole step succeeded.  Returns the lesion table.
@@ -80,11 +94,15 @@ def ingest(
     ids = pd.Series([s.lesion_id for s in samples])
     if ids.duplicated().any():
         raise DataError(raw_dir, f"duplicate lesion ids {ids[ids.duplicated()].unique()[:5].tolist()}")
-    unsplit = [s.group_id for s in samples if s.split is None]
-    if unsplit:
-        by_group = assign_splits(unsplit, split_fractions, np.random.default_rng(seed))
-        for s in samples:
-            s.split = s.split or by_group[s.group_id]
+    # Groups are split whether or not a reader option dropped all their lesions, so that the
+    # split of the dataset (e.g. LiTS volumes) does not depend on the filters.
+    unsplit = [item.group_id for item in [*samples, *rejected] if item.split is None and item.group_id is not None]
+    by_group = assign_splits(unsplit, split_fractions, np.random.default_rng(seed)) if unsplit else {}
+    for s in samples:
+        s.split = s.split or by_group[s.group_id]
+    rejected = [
+        r if r.split or r.group_id is None else dataclasses.replace(r, split=by_group[r.group_id]) for r in rejected
+    ]
 
     table = pd.DataFrame([_row(s, fmt, i) for i, s in enumerate(samples)])
     crossing = table.groupby("group_id")["split"].nunique()
@@ -102,7 +120,7 @@ def ingest(
     save_npy(out_dir / "patches" / "gt_masks.npy", gt_masks.astype(bool))
     save_parquet(
         out_dir / "rejected.parquet",
-        pd.DataFrame([vars(r) for r in rejected], columns=["item", "source", "kind", "reason"]),
+        pd.DataFrame([vars(r) for r in rejected], columns=REJECTED_COLUMNS),
     )
     save_json(
         out_dir / "ingest.json",
@@ -113,6 +131,7 @@ def ingest(
             "n_lesions": len(samples),
             "n_groups": int(table["group_id"].nunique()),
             "n_rejected": len(rejected),
+            "rejected_per_split": {k: sum(r.split == k for r in rejected) for k in SPLITS},
             "per_split": {k: int((table["split"] == k).sum()) for k in SPLITS},
             "has_ground_truth": all(with_gt),
             "split_seed": seed,

@@ -92,9 +92,11 @@ def read_lits(
     window: tuple[float, float] = (-100.0, 200.0),
     min_area: int = 10,
     recist_method: str = "ellipse_fit",
+    min_ellipse_iou: float | None = None,
 ) -> Iterator[Sample | Rejection]:
     """Yield one :class:`Sample` per 2-D tumour component, or a :class:`Rejection` for
-    components under ``min_area`` source pixels."""
+    components under ``min_area`` source pixels and, with ``min_ellipse_iou`` (the released
+    code: 0.4), for those whose fitted ellipse overlaps them less than that."""
     hw = patch_hw(patch_size)
     for name, image_path, label_path in find_pairs(Path(raw_dir)):
         image, label = _load(image_path), _load(label_path)
@@ -118,7 +120,8 @@ def read_lits(
             mask = components[k] == index
             area = int(np.count_nonzero(mask[rows, cols]))
             if area < min_area:
-                yield Rejection(lesion_id, source, TOO_SMALL, f"tumour component of {area} px < min_area {min_area}")
+                reason = f"tumour component of {area} px < min_area {min_area}"
+                yield Rejection(lesion_id, source, TOO_SMALL, reason, group_id=name)
                 continue
             x0, y0, side = padded_square((cols.start, rows.start, cols.stop - 1, rows.stop - 1), pad)
             gray = window_to_uint8(crop(hu[k], x0, y0, (side, side), fill=window[0]), *window)
@@ -127,6 +130,7 @@ def read_lits(
                 crop(mask, x0, y0, (side, side)),
                 hw,
                 recist_method,
+                min_ellipse_iou=min_ellipse_iou,
                 source_spacing_xy=zooms,
                 lesion_id=lesion_id,
                 group_id=name,

@@ -92,7 +92,8 @@ def figure3(inputs, outputs, params) -> None:
         figures.cluster_gallery(
             *args,
             [Path(png), Path(pdf)],
-            f"Figure 3: lesion clusters of {dataset} ({params['data_label']}), one row per cluster",
+            f"Figure 3: lesion clusters of {dataset} ({params['data_label']}): up to 10 clusters chosen "
+            "evenly by size, smallest first (median axes of the training members), the most typical first",
         )
 
 

@@ -100,6 +100,16 @@ def sweep(summary: pd.DataFrame, parameter: str, label: str, outs: list[Path], t
     _save(fig, outs)
 
 
+def clusters_by_size(clusters: pd.DataFrame, lesions: pd.DataFrame, rows: int) -> pd.DataFrame:
+    """Up to ``rows`` clusters spread evenly from the smallest to the largest (median long axis of
+    the training members), with their median axes and number of training members."""
+    train = clusters[clusters["split"] == "train"].merge(lesions[["lesion_id", "major", "minor"]], on="lesion_id")
+    sizes = train.groupby("cluster").agg(major=("major", "median"), minor=("minor", "median"), n=("lesion_id", "size"))
+    sizes = sizes.sort_values("major").reset_index()
+    chosen = np.unique(np.round(np.linspace(0, len(sizes) - 1, min(rows, len(sizes)))).astype(int))
+    return sizes.iloc[chosen].reset_index(drop=True)
+
+
 def cluster_gallery(
     images: np.ndarray,
     ellipses: np.ndarray,
@@ -108,23 +118,30 @@ def cluster_gallery(
     outs: list[Path],
     title: str,
     per_cluster: int = 6,
+    rows: int = 10,
 ) -> None:
-    """Figure 3: one row per cluster, training patches of that cluster with their RECIST ellipses."""
+    """Figure 3: ``rows`` clusters chosen by size, one row each, smallest first, labelled with their
+    median axes; the most typical training patches of each with their RECIST ellipses."""
     train = clusters.merge(lesions[["lesion_id", "patch_index"]], on="lesion_id")
     train = train[train["split"] == "train"].sort_values("distance")  # the most typical first
-    k = int(clusters["cluster"].max()) + 1
+    shown = clusters_by_size(clusters, lesions, rows)
     fig, axes = plt.subplots(
-        k, per_cluster, figsize=(1.2 * per_cluster, 1.2 * k + 0.5), squeeze=False, layout="constrained"
+        len(shown),
+        per_cluster,
+        figsize=(1.2 * per_cluster + 1.2, 1.2 * len(shown) + 0.5),
+        squeeze=False,
+        layout="constrained",
     )
-    for cluster in range(k):
-        members = train[train["cluster"] == cluster]["patch_index"].to_numpy()[:per_cluster]
-        for j, ax in enumerate(axes[cluster]):
+    for r, size in enumerate(shown.itertuples()):
+        members = train[train["cluster"] == size.cluster]["patch_index"].to_numpy()[:per_cluster]
+        for j, ax in enumerate(axes[r]):
             ax.set_xticks([])
             ax.set_yticks([])
             if j < len(members):
                 ax.imshow(images[members[j]])
                 _outline(ax, ellipses[members[j]], "yellow")
-        axes[cluster, 0].set_ylabel(f"{cluster}", fontsize=7, rotation=0, labelpad=8)
+        label = f"cluster {size.cluster}\n{size.major:.0f} x {size.minor:.0f} px\nn = {size.n}"
+        axes[r, 0].set_ylabel(label, fontsize=7, rotation=0, ha="right", va="center")
     fig.suptitle(title, fontsize=9)
     _save(fig, outs)
 

@@ -11,6 +11,7 @@ import pandas as pd
 from scipy.stats import wilcoxon
 
 from lesionmtl.io import save_text
+from lesionmtl.metrics import LENGTH_METRICS
 from lesionmtl.report.runs import MODEL_NAMES, MODEL_ORDER
 
 RUN_KEYS = ["dataset", "arch", "supervision", "k", "alpha", "seed"]
@@ -23,16 +24,24 @@ METRICS = (
     ("perimeter_error", "Perimeter Error", 1.0, False),
     ("avd", "AVD", 1.0, False),
     ("hausdorff", "Hausdorff", 1.0, False),
+    ("hd95", "HD95", 1.0, False),
 )
-SCALE = {column: scale for column, _, scale, _ in METRICS}
-HEADING = {column: heading for column, heading, _, _ in METRICS}
+# The length metrics again in mm, where the data has a pixel spacing (DeepLesion, LiTS).
+MM_METRICS = tuple(
+    (f"{column}_mm", f"{heading} (mm)", 1.0, False) for column, heading, _, _ in METRICS if column in LENGTH_METRICS
+)
+SCALE = {column: scale for column, _, scale, _ in METRICS + MM_METRICS}
+HEADING = {column: heading for column, heading, _, _ in METRICS + MM_METRICS}
+HIGHER_IS_BETTER = {column: higher for column, _, _, higher in METRICS + MM_METRICS}
 
 
 def per_run_means(metrics: pd.DataFrame, split: str = "test") -> pd.DataFrame:
-    """Mean of each metric over the lesions of ``split`` (in table units), one row per run."""
+    """Mean of each metric over the lesions of ``split`` (in table units), one row per run; the
+    mm columns are nan for data without a pixel spacing."""
     subset = metrics[metrics["split"] == split]
+    subset = subset.assign(**{column: np.nan for column in SCALE if column not in subset})
     grouped = subset.groupby(RUN_KEYS)
-    means = grouped[[m[0] for m in METRICS]].mean() * pd.Series(SCALE)
+    means = grouped[list(SCALE)].mean() * pd.Series(SCALE)
     means["n_empty"] = grouped["empty_pred"].sum()
     means["n_lesions"] = grouped.size()
     return means.reset_index()
@@ -108,28 +117,36 @@ def best_cells(raw: pd.DataFrame, columns: list[str], group: str = "dataset") ->
         for column in columns:
             values = rows[f"{column}_mean"]
             if values.notna().any():
-                index = values.idxmax() if dict((m[0], m[3]) for m in METRICS)[column] else values.idxmin()
+                index = values.idxmax() if HIGHER_IS_BETTER[column] else values.idxmin()
                 best.add((int(positions[index]), HEADING[column]))
     return best
 
 
 # -- Table 1 --------------------------------------------------------------------------------
-def wilcoxon_p(metrics: pd.DataFrame, dataset: str, arch: str, baseline: str, column: str = "dice") -> float:
-    """Paired Wilcoxon signed-rank test over test lesions of the seed-averaged metric."""
+def wilcoxon_p(
+    metrics: pd.DataFrame, dataset: str, arch: str, baseline: str, column: str = "dice"
+) -> tuple[float, int]:
+    """Paired Wilcoxon signed-rank test of the metric averaged per *group*, and the number of groups.
+
+    Lesions of one group (adjacent slices of one LiTS tumour, images of one HAM10000 lesion,
+    lesions of one DeepLesion patient: ``group_id``) are not independent, so pairing single
+    lesions would make the p-value too small; each group's mean over its test lesions and all
+    seeds is one pair.
+    """
     subset = metrics[(metrics["dataset"] == dataset) & (metrics["split"] == "test")]
-    per_lesion = subset.groupby(["arch", "lesion_id"])[column].mean().unstack(0)
-    if arch not in per_lesion or baseline not in per_lesion:
-        return float("nan")
-    pairs = per_lesion[[arch, baseline]].dropna()
+    per_group = subset.groupby(["arch", "group_id"])[column].mean().unstack(0)
+    if arch not in per_group or baseline not in per_group:
+        return float("nan"), 0
+    pairs = per_group[[arch, baseline]].dropna()
     differences = pairs[arch] - pairs[baseline]
     if len(pairs) < 2 or not differences.any():
-        return float("nan")
-    return float(wilcoxon(pairs[arch], pairs[baseline]).pvalue)
+        return float("nan"), len(pairs)
+    return float(wilcoxon(pairs[arch], pairs[baseline]).pvalue), len(pairs)
 
 
 def table1(metrics: pd.DataFrame, datasets: list[str]) -> pd.DataFrame:
     """Dataset x model: mean and std over seeds of every metric, % change vs A1, p-values."""
-    columns = [m[0] for m in METRICS]
+    columns = list(SCALE)
     runs = per_run_means(metrics)
     summary = over_seeds(runs, ["dataset", "arch"], columns + ["n_empty"])
     summary = model_order(summary[summary["dataset"].isin(datasets)], datasets)
@@ -141,29 +158,35 @@ def table1(metrics: pd.DataFrame, datasets: list[str]) -> pd.DataFrame:
             change = 100.0 * (summary[f"{column}_mean"] - base) / base
         summary[f"{column}_change_pct"] = np.where((summary["arch"] == "a1") | (base == 0), np.nan, change)
     for baseline in ("a1", "acoseg"):
-        summary[f"dice_p_vs_{baseline}"] = [
-            wilcoxon_p(metrics, row.dataset, row.arch, baseline) if row.arch == "a1l" else np.nan
+        tests = [
+            wilcoxon_p(metrics, row.dataset, row.arch, baseline) if row.arch == "a1l" else (np.nan, 0)
             for row in summary.itertuples()
         ]
+        summary[f"dice_p_vs_{baseline}"] = [p for p, _ in tests]
+        summary[f"dice_groups_vs_{baseline}"] = [n for _, n in tests]
     return summary
 
 
 def table1_display(summary: pd.DataFrame) -> pd.DataFrame:
+    """Display strings; the mm columns only where some dataset has a pixel spacing."""
+    shown = list(METRICS) + [m for m in MM_METRICS if summary[f"{m[0]}_mean"].notna().any()]
     rows = []
     for _, row in summary.iterrows():
         cells = {"Dataset": row["dataset"], "Model": row["model"]}
-        for column, heading, _, _ in METRICS:
-            text = mean_std(row, column)
+        for column, heading, _, _ in shown:
+            if np.isnan(row[f"{column}_mean"]):
+                cells[heading] = "-"
+                continue
             change = row[f"{column}_change_pct"]
-            cells[heading] = text + (f" ({change:+.2f}%)" if not np.isnan(change) else "")
+            cells[heading] = mean_std(row, column) + (f" ({change:+.2f}%)" if not np.isnan(change) else "")
         cells["Empty preds"] = str(row["n_empty"])
         cells["Seeds"] = str(row["seeds"])
         p_values = [
-            f"{name} {row[f'dice_p_vs_{b}']:.2g}"
+            f"vs {name} {row[f'dice_p_vs_{b}']:.2g} ({row[f'dice_groups_vs_{b}']} groups)"
             for b, name in (("a1", "A1"), ("acoseg", "ACoseg"))
             if not np.isnan(row[f"dice_p_vs_{b}"])
         ]
-        cells["Dice p (Wilcoxon)"] = ", ".join(f"vs {p}" for p in p_values) or "-"
+        cells["Dice p (Wilcoxon, per group)"] = ", ".join(p_values) or "-"
         rows.append(cells)
     return pd.DataFrame(rows)
 
@@ -172,8 +195,12 @@ def write_table1(metrics: pd.DataFrame, datasets: list[str], outputs: dict, data
     summary = table1(metrics, datasets)
     title = (
         f"Table 1 ({data_label}): segmentation quality on the test split, mean ± std over seeds, "
-        "% change vs A1; best in bold. IoU, Dice, VS in %, higher is better; distances in pixels, "
-        "lower is better. p: paired Wilcoxon signed-rank test of A1+L's per-lesion Dice."
+        "% change vs A1; best in bold. IoU, Dice, VS in %, higher is better; distances in pixels "
+        "of the patch, and in mm where the data has a pixel spacing, lower is better. p: paired "
+        "Wilcoxon signed-rank test of A1+L's Dice against the baseline's, on the mean Dice of each "
+        "group (patient, volume or lesion_id: lesions of one group are not independent) over its "
+        "test lesions and all seeds."
     )
-    write_table(table1_display(summary), summary, outputs, title, best_cells(summary, [m[0] for m in METRICS]))
+    shown = [m[0] for m in METRICS + MM_METRICS if summary[f"{m[0]}_mean"].notna().any()]
+    write_table(table1_display(summary), summary, outputs, title, best_cells(summary, shown))
     return summary
