@@ -1,47 +1,217 @@
-"""Configuration schema and the experiment matrix: which runs exist, and which study uses them.
+"""The workflow configuration: validated and defaulted once (defaults live in the schema), then
+read through small frozen objects, and the experiment matrix (which runs exist, which study uses them).
 
 A *study* is one block of the paper's evidence (Table 1, the supervision ablation, the K sweep,
 ...). It names its models and, optionally, its datasets (default: all), supervision, seeds,
-alpha_seg values and whether it sweeps K. The runs of all studies are pooled (a run shared by two studies is trained once), so
-removing an ablation is deleting its study from the config.
+alpha_seg values and whether it sweeps K. The runs of all studies are pooled (a run shared by two
+studies is trained once), so removing an ablation is deleting its study from the config.
 """
 
 from __future__ import annotations
 
+import copy
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
-from lesionmtl.architectures import needs_clusters
+import yaml
+from jsonschema import Draft202012Validator, validators
+
+from lesionmtl.architectures import ARCHITECTURES, needs_clusters
+from lesionmtl.runspec import SUPERVISIONS, RunSpec
 
 SCHEMA_PATH = Path(__file__).resolve().parent / "config.schema.yaml"
+# Settings of `training:` that size a job rather than shape its result (resources, not params).
+JOB_SIZE = ("threads", "mem_mb", "runtime")
 
 
-def run_id(arch: str, supervision: str, k: int, alpha_seg: float, seed: int) -> str:
-    """Directory name of one training run; every parameter that varies is in it."""
-    return f"{arch}-{supervision}-k{k}-a{alpha_seg:g}-s{seed}"
+class ConfigError(ValueError):
+    """The configuration does not match the schema; the message names the key and the problem."""
 
 
-def study_runs(config: dict, dataset: str, study: str) -> list[str]:
-    """Run ids of one study on one dataset, in a stable order.
-
-    Models without a cluster head are named with ``k0`` so that changing K does not rerun them.
-    """
-    exp = config["experiment"]
-    spec = exp["studies"][study]
-    if dataset not in spec.get("datasets", config["datasets"]):
-        return []
-    ds = config["datasets"][dataset]
-    k_values = ds.get("k_sweep", [ds["k"]]) if spec.get("sweep_k") else [ds["k"]]
-    runs = []
-    for arch in spec["models"]:
-        for supervision in spec.get("supervision", ["ellipse"]):
-            for k in k_values if needs_clusters(arch) else [0]:
-                for alpha in spec.get("alpha_seg", [exp["alpha_seg"]]):
-                    for seed in spec.get("seeds", exp["seeds"]):
-                        runs.append(run_id(arch, supervision, k, alpha, seed))
-    return list(dict.fromkeys(runs))
+def load_schema() -> dict:
+    """The schema, with the enums of architectures and supervisions filled in from their registries."""
+    schema = yaml.safe_load(SCHEMA_PATH.read_text())
+    schema["$defs"]["architecture"]["enum"] = list(ARCHITECTURES)
+    schema["$defs"]["supervision"]["enum"] = list(SUPERVISIONS)
+    return schema
 
 
-def experiment_runs(config: dict, dataset: str) -> list[str]:
-    """Every run any study needs on ``dataset``, each once."""
-    runs = [run for study in config["experiment"]["studies"] for run in study_runs(config, dataset, study)]
-    return list(dict.fromkeys(runs))
+def _set_defaults(validator, properties, instance, schema):
+    for name, subschema in properties.items():
+        if "default" in subschema and isinstance(instance, dict):
+            instance.setdefault(name, copy.deepcopy(subschema["default"]))
+    yield from Draft202012Validator.VALIDATORS["properties"](validator, properties, instance, schema)
+
+
+_DefaultingValidator = validators.extend(Draft202012Validator, {"properties": _set_defaults})
+
+
+def validate(config: dict) -> None:
+    """Check ``config`` against the schema and fill in the schema's defaults, in place."""
+    error = next(iter(_DefaultingValidator(load_schema()).iter_errors(config)), None)
+    if error is not None:
+        where = "".join(f"[{p!r}]" for p in error.absolute_path) or "the top level"
+        raise ConfigError(f"invalid configuration at {where}: {error.message}")
+
+
+@dataclass(frozen=True)
+class DatasetConfig:
+    name: str
+    format: str
+    patch_size: int | list[int]
+    k: int
+    k_sweep: tuple[int, ...]
+    split_fractions: list[float]
+    split_seed: int
+    score_against: str  # ground_truth, or grabcut where there is none
+    reader: dict[str, Any]
+    synthetic: dict[str, Any] | None  # generator settings; None: real data in raw_dir
+    raw: dict[str, Any]  # the validated entry itself (what lesionmtl.fetching reads)
+
+    @classmethod
+    def from_dict(cls, name: str, ds: dict) -> DatasetConfig:
+        return cls(
+            name=name,
+            format=ds["format"],
+            patch_size=ds["patch_size"],
+            k=ds["k"],
+            k_sweep=tuple(ds.get("k_sweep", [ds["k"]])),
+            split_fractions=ds["split_fractions"],
+            split_seed=ds["split_seed"],
+            score_against=ds["score_against"],
+            reader=ds["reader"],
+            synthetic=ds.get("synthetic"),
+            raw=ds,
+        )
+
+    @property
+    def is_synthetic(self) -> bool:
+        return self.synthetic is not None
+
+    @property
+    def raw_dir(self) -> str | None:
+        return self.raw.get("raw_dir")
+
+
+@dataclass(frozen=True)
+class Study:
+    name: str
+    models: tuple[str, ...]
+    supervision: tuple[str, ...]
+    seeds: tuple[int, ...]
+    alpha_seg: tuple[float, ...]
+    sweep_k: bool
+    datasets: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class ExperimentConfig:
+    seeds: tuple[int, ...]
+    alpha_seg: float
+    alpha_cls: float
+    studies: dict[str, Study]
+
+
+@dataclass(frozen=True)
+class TrainingConfig:
+    settings: dict[str, Any]  # what shapes a run's result: encoder, epochs, lr, ...
+    per_model: dict[str, dict[str, Any]]  # settings that differ per architecture
+    threads: int
+    mem_mb: int
+    runtime: int  # minutes per training job
+
+    def for_arch(self, arch: str) -> dict[str, Any]:
+        """The settings of one architecture's runs: the shared ones, then its own (ACoseg: lr, batch).
+
+        Sorted by name: as a rule's param its text is compared between runs, and the order of the
+        keys in a config file must not retrain anything.
+        """
+        return dict(sorted({**self.settings, **self.per_model.get(arch, {})}.items()))
+
+
+@dataclass(frozen=True)
+class ClusteringConfig:
+    features: str  # shape, or with_centre
+
+
+@dataclass(frozen=True)
+class PseudolabelConfig:
+    grabcut_iterations: int
+    shards: int
+
+
+@dataclass(frozen=True)
+class ReportConfig:
+    figure_lesions: int
+
+
+@dataclass(frozen=True)
+class WorkflowConfig:
+    datasets: dict[str, DatasetConfig]
+    experiment: ExperimentConfig
+    training: TrainingConfig
+    clustering: ClusteringConfig
+    pseudolabels: PseudolabelConfig
+    report: ReportConfig
+
+    @property
+    def data_label(self) -> str:
+        """What the results were computed on, for every title: synthetic data, real data, or both."""
+        kinds = {"synthetic data" if ds.is_synthetic else "real data" for ds in self.datasets.values()}
+        return " and ".join(sorted(kinds))
+
+    def study_runs(self, dataset: str, study: str) -> list[RunSpec]:
+        """Runs of one study on one dataset, in a stable order (none when the study is not configured).
+
+        Models without a cluster head get ``k=0`` so that changing K does not rerun them.
+        """
+        spec = self.experiment.studies.get(study)
+        if spec is None or dataset not in spec.datasets:
+            return []
+        ds = self.datasets[dataset]
+        k_values = ds.k_sweep if spec.sweep_k else (ds.k,)
+        runs = [
+            RunSpec(arch, supervision, k, alpha, seed)
+            for arch in spec.models
+            for supervision in spec.supervision
+            for k in (k_values if needs_clusters(arch) else (0,))
+            for alpha in spec.alpha_seg
+            for seed in spec.seeds
+        ]
+        return list(dict.fromkeys(runs))
+
+    def experiment_runs(self, dataset: str) -> list[RunSpec]:
+        """Every run any study needs on ``dataset``, each once."""
+        runs = [run for study in self.experiment.studies for run in self.study_runs(dataset, study)]
+        return list(dict.fromkeys(runs))
+
+
+def load_config(config: dict) -> WorkflowConfig:
+    """Validate ``config`` (filling in the schema's defaults, in place) and parse it."""
+    validate(config)
+    exp, training = config["experiment"], config["training"]
+    studies = {
+        name: Study(
+            name=name,
+            models=tuple(spec["models"]),
+            supervision=tuple(spec["supervision"]),
+            seeds=tuple(spec.get("seeds", exp["seeds"])),
+            alpha_seg=tuple(spec.get("alpha_seg", [exp["alpha_seg"]])),
+            sweep_k=spec["sweep_k"],
+            datasets=tuple(spec.get("datasets", config["datasets"])),
+        )
+        for name, spec in exp["studies"].items()
+    }
+    return WorkflowConfig(
+        datasets={name: DatasetConfig.from_dict(name, ds) for name, ds in config["datasets"].items()},
+        experiment=ExperimentConfig(tuple(exp["seeds"]), exp["alpha_seg"], exp["alpha_cls"], studies),
+        training=TrainingConfig(
+            settings={k: v for k, v in training.items() if k not in (*JOB_SIZE, "per_model")},
+            per_model=training["per_model"],
+            **{k: training[k] for k in JOB_SIZE},
+        ),
+        clustering=ClusteringConfig(**config["clustering"]),
+        pseudolabels=PseudolabelConfig(**config["pseudolabels"]),
+        report=ReportConfig(**config["report"]),
+    )

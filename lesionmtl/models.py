@@ -11,7 +11,7 @@ import segmentation_models_pytorch as smp
 import torch
 from torch import nn
 
-from lesionmtl.architectures import ARCHITECTURES, PAIRED, WITH_CLUSTER_HEAD, needs_clusters
+from lesionmtl.architectures import ARCHITECTURES, PAIRED, WITH_CLUSTER_HEAD, architecture, needs_clusters
 
 __all__ = [
     "ARCHITECTURES",
@@ -44,10 +44,9 @@ def build_model(
     ``encoder_weights`` is ``"imagenet"`` for the paper's runs and ``None`` offline: weights are
     never fetched implicitly. ``head_dropout`` applies to the cluster head only (0: none).
     """
-    if arch not in ARCHITECTURES:
-        raise ValueError(f"unknown architecture {arch!r}; choose one of {', '.join(ARCHITECTURES)}")
+    spec = architecture(arch)
     aux_params = None
-    if arch in WITH_CLUSTER_HEAD:
+    if spec.cluster_head:
         if not n_clusters or n_clusters < 2:
             raise ValueError(f"architecture {arch!r} needs n_clusters >= 2, got {n_clusters!r}")
         # smp's classification head: global pool -> dropout -> linear on the deepest features,
@@ -62,11 +61,7 @@ def build_model(
         classes=1,
         aux_params=aux_params,
     )
-    if arch in ("a1", "a1l"):
-        return smp.DeepLabV3Plus(**common)
-    if arch in PAIRED:
-        return ACoseg(smp.DeepLabV3Plus(**common))
-    return smp.Unet(**common)
+    return BUILDERS[spec.builder](**common)
 
 
 class ChannelCoAttention(nn.Module):
@@ -116,6 +111,14 @@ class ACoseg(nn.Module):
             return self._decode(features, deep[order], low[order])
         _, partner_deep, partner_low = self._features(partners)
         return self._decode(features, partner_deep, partner_low)
+
+
+# The networks the architecture registry's ``builder`` names.
+BUILDERS = {
+    "deeplabv3plus": smp.DeepLabV3Plus,
+    "unet": smp.Unet,
+    "acoseg": lambda **kwargs: ACoseg(smp.DeepLabV3Plus(**kwargs)),
+}
 
 
 def forward_outputs(

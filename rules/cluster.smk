@@ -3,16 +3,16 @@
 
 rule cluster:
     input:
-        lesions=f"{RESULTS}/{{dataset}}/lesions.parquet",
+        lesions=paths.lesions("{dataset}"),
     output:
-        clusters=f"{RESULTS}/{{dataset}}/clusters/k{{k}}.parquet",
-        centres=f"{RESULTS}/{{dataset}}/clusters/k{{k}}_centres.parquet",
+        clusters=paths.clusters("{dataset}", "{k}"),
+        centres=paths.cluster_centres("{dataset}", "{k}"),
     log:
-        f"{RESULTS}/logs/cluster/{{dataset}}_k{{k}}.log",
+        paths.log("cluster", "{dataset}_k{k}"),
     localrule: True  # K-means on a table of shape features: seconds
     params:
         k=lambda w: int(w.k),
-        features=config.get("clustering", {}).get("features", "shape"),
-        code=code_hash("cluster"),
+        features=CONFIG.clustering.features,
+        code=script_code("cluster.py"),
     script:
         "../workflow_scripts/cluster.py"

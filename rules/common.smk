@@ -1,4 +1,5 @@
-# Config validation, the experiment matrix and input functions shared by the rules.
+# Config validation, the experiment matrix, and the input functions and helpers of the rules.
+# Every path comes from lesionmtl.paths, every config value from the typed config below.
 
 import re
 from pathlib import Path
@@ -6,8 +7,9 @@ from pathlib import Path
 from snakemake.exceptions import WorkflowError
 from snakemake.logging import logger
 
-from lesionmtl.config import SCHEMA_PATH, study_runs
-from lesionmtl.architectures import needs_clusters
+from lesionmtl import paths
+from lesionmtl.architectures import WITH_CLUSTER_HEAD, needs_clusters
+from lesionmtl.config import ConfigError, load_config
 from lesionmtl.fetching.releases import (
     RECEIPTS,
     check_source,
@@ -18,49 +20,52 @@ from lesionmtl.fetching.releases import (
     receipt_path,
 )
 from lesionmtl.provenance import code_hash
+from lesionmtl.runspec import WILDCARD_PATTERNS, RunSpec
 from lesionmtl.scheduling import runtime_per_attempt, visible_gpus
 
-validate(config, str(SCHEMA_PATH))
+try:
+    CONFIG = load_config(config)  # validates and fills in the schema's defaults
+except ConfigError as exc:
+    raise WorkflowError(str(exc)) from None
 
-DATASETS = list(config["datasets"])
-RESULTS = "results"
-REAL_DATASETS = {name: ds for name, ds in config["datasets"].items() if "synthetic" not in ds}
+DATASETS = list(CONFIG.datasets)
+REAL_DATASETS = {name: ds for name, ds in CONFIG.datasets.items() if not ds.is_synthetic}
 for _name, _ds in REAL_DATASETS.items():
     try:
-        check_source(_name, _ds)
+        check_source(_name, _ds.raw)
     except ValueError as exc:
         raise WorkflowError(str(exc)) from None
-    _missing = files_to_put_by_hand(_ds)
+    _missing = files_to_put_by_hand(_ds.raw)
     if _missing:  # a warning, not an error: dry runs must still plan
         logger.warning(
             f"datasets.{_name}: not there yet and without a direct download link: "
             f"{', '.join(str(m) for m in _missing)}; the run will stop when it needs them. "
-            f"{dataset_release(_ds).help(_ds['raw_dir'])}"
+            f"{dataset_release(_ds.raw).help(_ds.raw_dir)}"
         )
-# Release files fetched per real dataset (none: raw_dir is read as it is).
-FETCHED = {name: files_to_fetch(ds) for name, ds in REAL_DATASETS.items()}
+# Release files fetched per real dataset (none: raw_dir is read as it is), by raw folder.
+FETCHED = {name: files_to_fetch(ds.raw) for name, ds in REAL_DATASETS.items()}
+FETCH_DIRS = {Path(ds.raw_dir).as_posix(): name for name, ds in REAL_DATASETS.items() if FETCHED[name]}
 
 
 wildcard_constraints:
+    **WILDCARD_PATTERNS,
     dataset="|".join(DATASETS),
-    arch="[a-z0-9]+",
-    supervision="ellipse|grabcut|full",
-    k=r"\d+",
-    alpha=r"[0-9.e+-]+",
-    seed=r"\d+",
     shard=r"\d+",
 
 
+def script_code(script):
+    """Hash of the package code a workflow script runs: as a param, an edit to that code reruns the rule."""
+    return code_hash(Path(workflow.basedir) / "workflow_scripts" / script)
+
+
 def dataset_config(wildcards):
-    return config["datasets"][wildcards.dataset]
+    return CONFIG.datasets[wildcards.dataset]
 
 
 def raw_dir(wildcards):
     """Synthetic datasets are written by `synthesize`; real ones are read where they lie."""
     ds = dataset_config(wildcards)
-    if "synthetic" in ds:
-        return f"{RESULTS}/raw/{wildcards.dataset}"
-    return ds["raw_dir"]
+    return paths.synthetic_raw_dir(ds.name) if ds.is_synthetic else ds.raw_dir
 
 
 def ingest_inputs(wildcards):
@@ -72,56 +77,132 @@ def ingest_inputs(wildcards):
     return [raw_dir(wildcards)]
 
 
+def fetch_prerequisites(wildcards):
+    name = FETCH_DIRS[wildcards.raw]
+    before = dataset_release(REAL_DATASETS[name].raw).prerequisites(wildcards.file)
+    return [receipt_path(wildcards.raw, f) for f in before if f in FETCHED[name]]
+
+
+def fetch_keep_margin(wildcards):
+    """DeepLesion image archives are unpacked around the lesions only: the margin shapes their output."""
+    ds = REAL_DATASETS[FETCH_DIRS[wildcards.raw]].raw
+    return keep_margin(ds) if dataset_release(ds).selects_slices(wildcards.file) else None
+
+
+def score_masks_path(dataset):
+    """Reference masks for scoring: ground truth, or GrabCut where there is none (DeepLesion)."""
+    if CONFIG.datasets[dataset].score_against == "grabcut":
+        return paths.pseudo_masks(dataset, "grabcut")
+    return paths.gt_masks(dataset)
+
+
 def supervision_masks(wildcards):
     """The masks a run is trained on: ellipse or GrabCut pseudo-masks, or the reference masks
     ("full": the ground truth, or GrabCut where the data has none, as the paper did for DeepLesion)."""
     if wildcards.supervision == "full":
         return score_masks_path(wildcards.dataset)
-    return f"{RESULTS}/{wildcards.dataset}/pseudo/{wildcards.supervision}.npy"
+    return paths.pseudo_masks(wildcards.dataset, wildcards.supervision)
 
 
-def training_settings(wildcards):
-    """Training settings of a run: the shared ones, then the architecture's own (ACoseg: lr, batch).
-    Not the job's resources (threads, mem_mb, runtime): changing those must rerun nothing."""
-    shared = {k: v for k, v in config["training"].items() if k not in ("per_model", "threads", "mem_mb", "runtime")}
-    return {**shared, **config["training"].get("per_model", {}).get(wildcards.arch, {})}
-
-
-def score_masks_path(dataset):
-    """Reference masks for scoring: ground truth, or GrabCut where there is none (DeepLesion)."""
-    if config["datasets"][dataset].get("score_against", "ground_truth") == "grabcut":
-        return f"{RESULTS}/{dataset}/pseudo/grabcut.npy"
-    return f"{RESULTS}/{dataset}/patches/gt_masks.npy"
+def run_inputs(wildcards):
+    """What training a run and scoring it both read: the patches, and the clusters where the
+    architecture uses them."""
+    inputs = {"lesions": paths.lesions(wildcards.dataset), "images": paths.images(wildcards.dataset)}
+    if needs_clusters(wildcards.arch):
+        inputs["clusters"] = paths.clusters(wildcards.dataset, wildcards.k)
+    return inputs
 
 
 def training_inputs(wildcards):
-    base = f"{RESULTS}/{wildcards.dataset}"
-    inputs = {
-        "lesions": f"{base}/lesions.parquet",
-        "images": f"{base}/patches/images.npy",
-        "masks": supervision_masks(wildcards),
-    }
-    if needs_clusters(wildcards.arch):
-        inputs["clusters"] = f"{base}/clusters/k{wildcards.k}.parquet"
-    return inputs
+    return {**run_inputs(wildcards), "masks": supervision_masks(wildcards)}
 
 
 def evaluation_inputs(wildcards):
-    base = f"{RESULTS}/{wildcards.dataset}"
-    run = f"{base}/runs/{wildcards.arch}-{wildcards.supervision}-k{wildcards.k}-a{wildcards.alpha}-s{wildcards.seed}"
-    inputs = {
-        "model": f"{run}/model.pt",
-        "lesions": f"{base}/lesions.parquet",
-        "images": f"{base}/patches/images.npy",
-        "truth": score_masks_path(wildcards.dataset),
+    model = paths.run_file(wildcards.dataset, RunSpec.from_wildcards(wildcards), "model")
+    return {**run_inputs(wildcards), "model": model, "truth": score_masks_path(wildcards.dataset)}
+
+
+def run_path(key):
+    """File ``key`` of the run directory a job's wildcards name, as a rule's pattern."""
+    return paths.run_file("{dataset}", paths.RUN, key)
+
+
+# -- report ---------------------------------------------------------------------------------
+STUDIES = CONFIG.experiment.studies
+COMMON = {"datasets": DATASETS, "data_label": CONFIG.data_label}
+
+
+def run_files(study, key):
+    """File ``key`` of every run of one study, over all datasets (none when the study is not configured)."""
+    return [paths.run_file(ds, run, key) for ds in DATASETS for run in CONFIG.study_runs(ds, study)]
+
+
+def per_dataset(path_of, *args):
+    return [path_of(ds, *args) for ds in DATASETS]
+
+
+# Where `snakemake --report` lists each artefact (by caption): under the study it comes from, by
+# name; one entry per artefact and dataset, its other formats named in a label.
+REPORT_PLACES = {
+    "data": ("data and models", "Data: lesions per split"),
+    "parameters": ("data and models", "Parameter counts"),
+    "pseudolabel_quality": ("data and models", "Pseudo-label quality"),
+    "figure3": ("data and models", "Figure 3: lesion clusters"),
+    "table1": ("study main", "Table 1: segmentation"),
+    "table2": ("study main", "Table 2: training time"),
+    "table8": ("study main", "Table 8: cluster accuracy"),
+    "figure4": ("study main", "Figure 4: predictions"),
+    "training_curves": ("study main", "Training curves"),
+    "table3_5": ("study supervision", "Tables 3-5: GrabCut vs ellipse"),
+    "table6": ("study supervision", "Table 6: supervision"),
+    "table7": ("study backbone", "Table 7: U-Net vs DeepLabV3+"),
+    "figure2": ("study clusters", "Figure 2: Dice vs K"),
+    "figure5": ("study alpha", "Figure 5: Dice vs alpha_seg"),
+}
+
+
+def in_report(path, caption, dataset, formats):
+    """The report entry of one artefact (Snakemake's parser misreads `report(` at a line start)."""
+    category, name = REPORT_PLACES[caption]
+    return report(
+        path,
+        caption=f"captions/{caption}.rst",
+        category=category,
+        subcategory=name,
+        labels={"dataset": dataset, "formats": formats},
+    )
+
+
+def table(stem, caption, dataset="all"):
+    """A table's md, tex and csv; the csv is its entry in the report."""
+    files = {ext: paths.table(stem, ext) for ext in ("md", "tex", "csv")}
+    return {**files, "csv": in_report(files["csv"], caption, dataset, "csv (also .md, .tex)")}
+
+
+def figure(stem, caption, dataset="all"):
+    """A figure's png and pdf; the png is its entry in the report."""
+    files = {ext: paths.figure(stem, ext) for ext in ("png", "pdf")}
+    return {**files, "png": in_report(files["png"], caption, dataset, "png (also .pdf)")}
+
+
+def report_outputs():
+    """The artefacts of the default target (`all`): those whose study is configured."""
+    wanted = [
+        paths.table("data", "md"),
+        paths.table("table1", "md"),
+        paths.table("table2", "md"),
+        paths.table("parameters", "md"),
+        paths.figure(f"figure3_{DATASETS[0]}", "png"),
+        paths.figure("figure4", "png"),
+        paths.figure("training_curves", "png"),
+        paths.figure("pseudolabel_quality", "png"),
+    ]
+    if WITH_CLUSTER_HEAD & set(STUDIES["main"].models):
+        wanted.append(paths.table("table8", "md"))
+    optional = {
+        "supervision": paths.table("table6", "md"),
+        "backbone": paths.table("table7", "md"),
+        "clusters": paths.figure("figure2", "png"),
+        "alpha": paths.figure("figure5", "png"),
     }
-    if needs_clusters(wildcards.arch):
-        inputs["clusters"] = f"{base}/clusters/k{wildcards.k}.parquet"
-    return inputs
-
-
-def study_dirs(study):
-    """The run directories of one study, over all datasets (none when the study is not configured)."""
-    if study not in config["experiment"]["studies"]:
-        return []
-    return [f"{RESULTS}/{ds}/runs/{run}" for ds in DATASETS for run in study_runs(config, ds, study)]
+    return wanted + [path for study, path in optional.items() if study in STUDIES]

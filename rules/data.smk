@@ -4,14 +4,14 @@
 
 rule synthesize:
     output:
-        directory(f"{RESULTS}/raw/{{dataset}}"),
+        directory(paths.synthetic_raw_dir("{dataset}")),
     log:
-        f"{RESULTS}/logs/synthesize/{{dataset}}.log",
+        paths.log("synthesize", "{dataset}"),
     localrule: True  # seconds of work: never queued on a cluster
     params:
-        fmt=lambda w: dataset_config(w)["format"],
-        synthetic=lambda w: dataset_config(w)["synthetic"],
-        code=code_hash("synthesize"),
+        fmt=lambda w: dataset_config(w).format,
+        synthetic=lambda w: dataset_config(w).synthetic,
+        code=script_code("synthesize.py"),
     script:
         "../workflow_scripts/synthesize.py"
 
@@ -20,25 +20,25 @@ rule ingest:
     input:
         ingest_inputs,
     output:
-        lesions=f"{RESULTS}/{{dataset}}/lesions.parquet",
-        images=f"{RESULTS}/{{dataset}}/patches/images.npy",
-        gt_masks=f"{RESULTS}/{{dataset}}/patches/gt_masks.npy",
-        rejected=f"{RESULTS}/{{dataset}}/rejected.parquet",
-        summary=f"{RESULTS}/{{dataset}}/ingest.json",
+        lesions=paths.lesions("{dataset}"),
+        images=paths.images("{dataset}"),
+        gt_masks=paths.gt_masks("{dataset}"),
+        rejected=paths.rejected("{dataset}"),
+        summary=paths.ingest_summary("{dataset}"),
     log:
-        f"{RESULTS}/logs/ingest/{{dataset}}.log",
+        paths.log("ingest", "{dataset}"),
     benchmark:
-        f"{RESULTS}/benchmarks/ingest/{{dataset}}.tsv"
+        paths.benchmark("ingest", "{dataset}")
     resources:
         mem_mb=8000,
         runtime=runtime_per_attempt(120),
     params:
         raw_dir=raw_dir,
-        fmt=lambda w: dataset_config(w)["format"],
-        patch_size=lambda w: dataset_config(w)["patch_size"],
-        split_fractions=lambda w: dataset_config(w).get("split_fractions", [0.7, 0.2, 0.1]),
-        split_seed=lambda w: dataset_config(w).get("split_seed", 0),
-        reader=lambda w: dataset_config(w).get("reader", {}),
-        code=code_hash("ingest"),
+        fmt=lambda w: dataset_config(w).format,
+        patch_size=lambda w: dataset_config(w).patch_size,
+        split_fractions=lambda w: dataset_config(w).split_fractions,
+        split_seed=lambda w: dataset_config(w).split_seed,
+        reader=lambda w: dataset_config(w).reader,
+        code=script_code("ingest.py"),
     script:
         "../workflow_scripts/ingest.py"

@@ -8,21 +8,6 @@ localrules:
     fetch,
 
 
-FETCH_DIRS = {Path(ds["raw_dir"]).as_posix(): name for name, ds in REAL_DATASETS.items() if FETCHED[name]}
-
-
-def fetch_prerequisites(wildcards):
-    name = FETCH_DIRS[wildcards.raw]
-    before = dataset_release(REAL_DATASETS[name]).prerequisites(wildcards.file)
-    return [receipt_path(wildcards.raw, f) for f in before if f in FETCHED[name]]
-
-
-def fetch_keep_margin(wildcards):
-    """DeepLesion image archives are unpacked around the lesions only: the margin shapes their output."""
-    ds = REAL_DATASETS[FETCH_DIRS[wildcards.raw]]
-    return keep_margin(ds) if dataset_release(ds).selects_slices(wildcards.file) else None
-
-
 rule fetch:
     input:
         fetch_prerequisites,
@@ -36,9 +21,10 @@ rule fetch:
     resources:
         downloads=1,
     params:
-        dataset=lambda w: FETCH_DIRS[w.raw],
-        # What the unpacked files depend on; not the mirror, URL or code, so that neither a
+        # The dataset's settings as an object, which Snakemake does not compare between runs, and
+        # what the unpacked files depend on; not the mirror, URL or code, so that neither a
         # different mirror nor a code edit downloads hundreds of gigabytes again.
+        dataset=lambda w: REAL_DATASETS[FETCH_DIRS[w.raw]],
         keep_margin=fetch_keep_margin,
     script:
         "../workflow_scripts/fetch.py"

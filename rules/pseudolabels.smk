@@ -1,42 +1,42 @@
 # Ellipse and GrabCut pseudo-masks from RECIST; GrabCut split into shards to use every core.
 
-N_SHARDS = config["pseudolabels"].get("shards", 2)
-
 
 rule pseudolabel_shard:
     input:
-        lesions=f"{RESULTS}/{{dataset}}/lesions.parquet",
-        images=f"{RESULTS}/{{dataset}}/patches/images.npy",
-        gt_masks=f"{RESULTS}/{{dataset}}/patches/gt_masks.npy",
+        lesions=paths.lesions("{dataset}"),
+        images=paths.images("{dataset}"),
+        gt_masks=paths.gt_masks("{dataset}"),
     output:
-        masks=temp(f"{RESULTS}/{{dataset}}/pseudo/shards/{{shard}}.npz"),
-        facts=temp(f"{RESULTS}/{{dataset}}/pseudo/shards/{{shard}}.parquet"),
+        masks=temp(paths.pseudo_shard("{dataset}", "{shard}", "npz")),
+        facts=temp(paths.pseudo_shard("{dataset}", "{shard}", "parquet")),
     log:
-        f"{RESULTS}/logs/pseudolabels/{{dataset}}_{{shard}}.log",
+        paths.log("pseudolabels", "{dataset}_{shard}"),
     benchmark:
-        f"{RESULTS}/benchmarks/pseudolabels/{{dataset}}_{{shard}}.tsv"
+        paths.benchmark("pseudolabels", "{dataset}_{shard}")
     resources:
         mem_mb=4000,
         runtime=runtime_per_attempt(60),
     params:
         shard=lambda w: int(w.shard),
-        n_shards=N_SHARDS,
-        iterations=config["pseudolabels"].get("grabcut_iterations", 5),
-        code=code_hash("pseudolabels"),
+        n_shards=CONFIG.pseudolabels.shards,
+        iterations=CONFIG.pseudolabels.grabcut_iterations,
+        code=script_code("pseudolabel_shard.py"),
     script:
         "../workflow_scripts/pseudolabel_shard.py"
 
 
 rule pseudolabels:
     input:
-        masks=expand(f"{RESULTS}/{{{{dataset}}}}/pseudo/shards/{{shard}}.npz", shard=range(N_SHARDS)),
-        facts=expand(f"{RESULTS}/{{{{dataset}}}}/pseudo/shards/{{shard}}.parquet", shard=range(N_SHARDS)),
+        masks=[paths.pseudo_shard("{dataset}", shard, "npz") for shard in range(CONFIG.pseudolabels.shards)],
+        facts=[paths.pseudo_shard("{dataset}", shard, "parquet") for shard in range(CONFIG.pseudolabels.shards)],
     output:
-        ellipse=f"{RESULTS}/{{dataset}}/pseudo/ellipse.npy",
-        grabcut=f"{RESULTS}/{{dataset}}/pseudo/grabcut.npy",
-        facts=f"{RESULTS}/{{dataset}}/pseudolabels.parquet",
+        ellipse=paths.pseudo_masks("{dataset}", "ellipse"),
+        grabcut=paths.pseudo_masks("{dataset}", "grabcut"),
+        facts=paths.pseudolabel_facts("{dataset}"),
     log:
-        f"{RESULTS}/logs/pseudolabels/{{dataset}}.log",
+        paths.log("pseudolabels", "{dataset}"),
     localrule: True  # merges the shards: seconds
+    params:
+        code=script_code("pseudolabels.py"),
     script:
         "../workflow_scripts/pseudolabels.py"

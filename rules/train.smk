@@ -1,6 +1,4 @@
-# Training and evaluation of one run: {arch}-{supervision}-k{k}-a{alpha}-s{seed}.
-
-RUN = f"{RESULTS}/{{dataset}}/runs/{{arch}}-{{supervision}}-k{{k}}-a{{alpha}}-s{{seed}}"
+# Training and evaluation of one run (its directory name: lesionmtl.runspec.NAME_TEMPLATE).
 
 # Resources are not params: changing them reruns nothing, and a profile's `set-resources` (or
 # `--set-resources`) overrides them per rule. `runtime` grows with each attempt (`retries`).
@@ -17,24 +15,26 @@ rule train:
     input:
         unpack(training_inputs),
     output:
-        model=f"{RUN}/model.pt",
-        history=f"{RUN}/history.parquet",
-        run=f"{RUN}/run.json",
+        model=run_path("model"),
+        history=run_path("history"),
+        run=run_path("record"),
     log:
-        f"{RUN}/train.log",
+        run_path("train_log"),
     benchmark:
-        f"{RUN}/train_benchmark.tsv"
-    threads: config["training"].get("threads", 1)
+        run_path("train_benchmark")
+    threads: CONFIG.training.threads
     resources:
         gpu=1,
-        mem_mb=config["training"].get("mem_mb", 4000),
-        runtime=runtime_per_attempt(config["training"].get("runtime", 60)),
+        mem_mb=CONFIG.training.mem_mb,
+        runtime=runtime_per_attempt(CONFIG.training.runtime),
     params:
-        training=training_settings,
+        # only what shapes the result: threads and resources are not params, so raising
+        # `runtime` does not retrain anything
+        training=lambda w: CONFIG.training.for_arch(w.arch),
         alpha_seg=lambda w: float(w.alpha),
-        alpha_cls=config["experiment"]["alpha_cls"],
-        state_dir=lambda w: f"{RESULTS}/{w.dataset}/runs/{w.arch}-{w.supervision}-k{w.k}-a{w.alpha}-s{w.seed}/state",
-        code=code_hash("train"),
+        alpha_cls=CONFIG.experiment.alpha_cls,
+        state_dir=run_path("state"),
+        code=script_code("train.py"),
     script:
         "../workflow_scripts/train.py"
 
@@ -43,16 +43,16 @@ rule evaluate:
     input:
         unpack(evaluation_inputs),
     output:
-        metrics=f"{RUN}/metrics.parquet",
-        predictions=f"{RUN}/predictions.npy",
+        metrics=run_path("metrics"),
+        predictions=run_path("predictions"),
     log:
-        f"{RUN}/evaluate.log",
-    threads: config["training"].get("threads", 1)
+        run_path("evaluate_log"),
+    threads: CONFIG.training.threads
     resources:
         gpu=1,  # it claims a GPU like training: the GPU limit must count it
-        mem_mb=config["training"].get("mem_mb", 4000),
+        mem_mb=CONFIG.training.mem_mb,
         runtime=runtime_per_attempt(60),
     params:
-        code=code_hash("evaluate"),
+        code=script_code("evaluate.py"),
     script:
         "../workflow_scripts/evaluate.py"

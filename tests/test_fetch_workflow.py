@@ -13,8 +13,8 @@ import yaml
 
 from lesionmtl.datasets import ingest
 
+from .conftest import REPO, TINY, planned_jobs, snakemake
 from .release_fixtures import dataverse_release, deeplesion_release, fixture_sources, msd_release, serving, synthetic
-from .test_workflow import REPO, TINY, planned_jobs, snakemake
 
 PATCH = 32
 FORMATS = {"deeplesion": "data/DeepLesion", "lits": "data/LiTS", "ham": "data/HAM10000"}

@@ -7,7 +7,6 @@ import os
 import re
 import shlex
 import shutil
-import subprocess
 import sys
 import zipfile
 from pathlib import Path
@@ -15,9 +14,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from tests.test_workflow import TINY
+from .conftest import REPO, TINY, clean_env, snakemake
 
-REPO = Path(__file__).resolve().parents[1]
 PROFILE = REPO / "profiles" / "slurm"
 FAKE_SLURM = Path(__file__).resolve().parent / "fake_slurm"
 PAPER_CONFIG = REPO / "configs" / "paper.yaml"
@@ -54,30 +52,6 @@ def write_user_profile(folder: Path) -> Path:
     folder.mkdir(parents=True, exist_ok=True)
     (folder / "config.yaml").write_text(yaml.safe_dump(USER_PROFILE))
     return folder
-
-
-def clean_env() -> dict:
-    """This environment without SLURM's own variables (the test may itself run inside a SLURM job)."""
-    return {
-        k: v
-        for k, v in os.environ.items()
-        if not k.startswith(("SLURM_", "SBATCH_", "SRUN_"))
-        and k not in ("SNAKEMAKE_SLURM_PARTITIONS", "SNAKEMAKE_PROFILE")
-    }
-
-
-def snakemake(workdir: Path, *args: str, env: dict | None = None, timeout: int = 300) -> subprocess.CompletedProcess:
-    cmd = [
-        sys.executable,
-        "-m",
-        "snakemake",
-        "--snakefile",
-        str(REPO / "Snakefile"),
-        "--directory",
-        str(workdir),
-        *args,
-    ]
-    return subprocess.run(cmd, cwd=workdir, env=env or clean_env(), capture_output=True, text=True, timeout=timeout)
 
 
 def dry_run_resources(output: str) -> dict[str, list[dict[str, str]]]:
@@ -161,7 +135,7 @@ def test_dry_run_with_the_slurm_profile_and_a_user_profile(tmp_path):
     training = {**TINY["training"], "mem_mb": 1234, "runtime": 7}
     (tmp_path / "config.yaml").write_text(yaml.safe_dump({**TINY, "training": training}))
     user = write_user_profile(tmp_path / "user-profile")
-    result = snakemake(tmp_path, "-n", "--workflow-profile", str(PROFILE), "--profile", str(user))
+    result = snakemake(tmp_path, "-n", "--workflow-profile", str(PROFILE), "--profile", str(user), cores=None)
     assert result.returncode == 0, result.stderr[-3000:]
     jobs = dry_run_resources(result.stdout + result.stderr)
     assert len(jobs["synthesize"]) == sum("synthetic" in d for d in TINY["datasets"].values())
@@ -191,6 +165,7 @@ def test_dry_run_of_the_paper_config_with_account_and_partitions_on_the_command_
         "--set-resources",
         "train:slurm_partition=gpu_test",
         "evaluate:slurm_partition=gpu_test",
+        cores=None,
     )
     assert result.returncode == 0, result.stderr[-3000:]
     jobs = dry_run_resources(result.stdout + result.stderr)
@@ -248,6 +223,7 @@ def slurm_run(tmp_path_factory):
         "--latency-wait",
         "5",
         env=env,
+        cores=None,
         timeout=400,
     )
     log = state / "calls.jsonl"

@@ -1,63 +1,15 @@
-"""Real Snakemake runs of the whole DAG, every study included, on a tiny synthetic configuration."""
+"""Real Snakemake runs of the whole DAG, every study included, on the tiny synthetic configuration."""
 
-import copy
 import json
-import re
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
-import pytest
-import yaml
 
-from lesionmtl.config import experiment_runs
+from lesionmtl.config import load_config
 
-REPO = Path(__file__).resolve().parents[1]
+from .conftest import REPO, TINY, planned_jobs, snakemake, tiny_config, write_config
 
-TINY = {
-    "datasets": {
-        "synth_deeplesion": {
-            "format": "deeplesion",
-            "synthetic": {"n_cases": 30, "image_size": 96, "seed": 1, "split_fractions": [0.6, 0.2, 0.2]},
-            "patch_size": 32,
-            "k": 3,
-            "k_sweep": [2, 3],
-        },
-        "synth_ham": {
-            "format": "ham",
-            "synthetic": {"n_cases": 30, "image_size": [60, 80], "seed": 3},
-            "patch_size": 32,
-            "k": 3,
-            "k_sweep": [2, 3],
-            "split_fractions": [0.6, 0.2, 0.2],
-        },
-    },
-    "experiment": {
-        "seeds": [0],
-        "alpha_seg": 50,
-        "alpha_cls": 1,
-        "studies": {
-            "main": {"models": ["a1", "acoseg", "a1l"]},
-            "supervision": {"models": ["a1l"], "supervision": ["ellipse", "grabcut", "full"]},
-            "backbone": {"models": ["a1", "unet"], "datasets": ["synth_ham"]},
-            "clusters": {"models": ["a1l"], "sweep_k": True, "datasets": ["synth_ham"]},
-            "alpha": {"models": ["a1l"], "alpha_seg": [10, 50], "datasets": ["synth_ham"]},
-        },
-    },
-    "training": {
-        "encoder": "resnet18",
-        "encoder_weights": None,
-        "epochs": 2,
-        "patience": 2,
-        "batch_size": 8,
-        "lr": 0.001,
-        "threads": 1,
-    },
-    "pseudolabels": {"grabcut_iterations": 2, "shards": 2},
-    "report": {"figure_lesions": 2},
-}
 DATASETS = list(TINY["datasets"])
 TABLES = ["data", "table1", "table2", "table6", "table7", "table8", "parameters"] + [
     f"table3-5_{ds}" for ds in DATASETS
@@ -65,53 +17,6 @@ TABLES = ["data", "table1", "table2", "table6", "table7", "table8", "parameters"
 FIGURES = ["figure2", "figure4", "figure5", "training_curves", "pseudolabel_quality"] + [
     f"figure3_{ds}" for ds in DATASETS
 ]
-
-
-def snakemake(workdir: Path, *args: str, env: dict | None = None) -> subprocess.CompletedProcess:
-    cmd = [
-        sys.executable,
-        "-m",
-        "snakemake",
-        "--snakefile",
-        str(REPO / "Snakefile"),
-        "--directory",
-        str(workdir),
-        "--cores",
-        "2",
-        *args,
-    ]
-    return subprocess.run(cmd, capture_output=True, text=True, timeout=900, env=env)
-
-
-def planned_jobs(result: subprocess.CompletedProcess) -> dict[str, int]:
-    """Job counts from the 'Job stats' table of a dry run."""
-    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
-    counts = {}
-    for line in (result.stdout + result.stderr).splitlines():
-        match = re.fullmatch(r"(\w+)\s+(\d+)", line.strip())
-        if match and match.group(1) != "total":
-            counts[match.group(1)] = int(match.group(2))
-    return counts
-
-
-def write_config(workdir: Path, config: dict) -> None:
-    (workdir / "config.yaml").write_text(yaml.safe_dump(config))
-
-
-def n_runs(config: dict) -> int:
-    return sum(len(experiment_runs(config, ds)) for ds in config["datasets"])
-
-
-@pytest.fixture(scope="module")
-def finished_run(tmp_path_factory):
-    workdir = tmp_path_factory.mktemp("workflow")
-    write_config(workdir, TINY)
-    dry = planned_jobs(snakemake(workdir, "-n"))
-    assert dry["train"] == dry["evaluate"] == n_runs(TINY) == 13
-    assert dry["synthesize"] == 2 and dry["report_table1"] == 1
-    result = snakemake(workdir)
-    assert result.returncode == 0, result.stderr[-5000:]
-    return workdir
 
 
 def test_every_table_has_its_rows_and_columns(finished_run):
@@ -235,7 +140,7 @@ def test_html_report_lists_each_artefact_once_under_its_study(finished_run):
 
 
 def test_changing_every_resource_setting_reruns_nothing(finished_run):
-    changed = copy.deepcopy(TINY)
+    changed = tiny_config()
     changed["training"].update(threads=2, mem_mb=9999, runtime=999)
     overrides = [
         f"{rule}:{resource}"
@@ -269,6 +174,7 @@ def test_changing_every_resource_setting_reruns_nothing(finished_run):
             "slurm_partition='cpu'",
             "--set-resources",
             *overrides,
+            cores=None,
         )
     finally:
         write_config(finished_run, TINY)
@@ -286,9 +192,11 @@ def _plan_with(workdir: Path, config: dict) -> dict[str, int]:
 
 
 def test_changing_k_of_one_dataset_reruns_only_what_depends_on_it(finished_run):
-    changed = copy.deepcopy(TINY)
+    changed = tiny_config()
     changed["datasets"]["synth_ham"]["k"] = 4
-    new_runs = set(experiment_runs(changed, "synth_ham")) - set(experiment_runs(TINY, "synth_ham"))
+    new_runs = set(load_config(changed).experiment_runs("synth_ham")) - set(
+        load_config(tiny_config()).experiment_runs("synth_ham")
+    )
     jobs = _plan_with(finished_run, changed)
     assert jobs.pop("cluster") == 1
     assert jobs.pop("train") == jobs.pop("evaluate") == len(new_runs) == 4
@@ -311,14 +219,14 @@ def test_changing_k_of_one_dataset_reruns_only_what_depends_on_it(finished_run):
 
 
 def test_removing_one_k_from_the_sweep_reruns_only_figure2(finished_run):
-    changed = copy.deepcopy(TINY)
+    changed = tiny_config()
     for ds in DATASETS:
         changed["datasets"][ds]["k_sweep"] = [3]
     assert _plan_with(finished_run, changed) == {"report_figure2": 1, "all": 1}
 
 
 def test_bad_config_is_rejected_before_anything_runs(tmp_path):
-    bad = copy.deepcopy(TINY)
+    bad = tiny_config()
     bad["training"]["epochs"] = 0
     write_config(tmp_path, bad)
     result = snakemake(tmp_path, "-n")

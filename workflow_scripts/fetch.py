@@ -5,5 +5,4 @@ log_to(snakemake.log[0])
 from lesionmtl.fetching.fetch import fetch
 from lesionmtl.io import save_json
 
-dataset = snakemake.config["datasets"][snakemake.params.dataset]
-save_json(snakemake.output[0], fetch(dataset, snakemake.wildcards.file))
+save_json(snakemake.output[0], fetch(snakemake.params.dataset.raw, snakemake.wildcards.file))

@@ -13,7 +13,7 @@ config = TrainConfig(
     alpha_seg=p.alpha_seg,
     alpha_cls=p.alpha_cls,
     threads=snakemake.threads,
-    **{k: v for k, v in p.training.items() if k not in ("threads", "mem_mb", "runtime")},
+    **p.training,
 )
 data = load_training_data(
     Path(snakemake.input.lesions),

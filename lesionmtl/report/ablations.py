@@ -4,10 +4,16 @@ from __future__ import annotations
 
 import pandas as pd
 
-from lesionmtl.architectures import WITH_CLUSTER_HEAD
+from lesionmtl.architectures import ARCHITECTURES, BASELINE, PROPOSED, WITH_CLUSTER_HEAD, distinct_networks
 from lesionmtl.report.runs import MODEL_NAMES
 from lesionmtl.report.tables import HEADING, best_cells, mean_std, model_order, over_seeds, per_run_means, write_table
 
+# Table 7 compares the decoders of the single-image architectures, in the paper's column order:
+# U-Net before DeepLabV3+, single-task before multi-task.
+DECODER_ORDER = ("U-Net", "DeepLabV3+")
+BACKBONE_COLUMNS = sorted(
+    (a for a in ARCHITECTURES.values() if not a.paired), key=lambda a: (a.cluster_head, DECODER_ORDER.index(a.decoder))
+)
 SUPERVISION_NAMES = {"grabcut": "GrabCut", "ellipse": "Ellipse", "full": "Fully-Supervised"}
 
 
@@ -58,7 +64,7 @@ def supervision_dice(
 ) -> None:
     """Table 6: Dice of GrabCut-, ellipse- and fully-supervised A1+L (A1 where A1+L is absent)."""
     summary = over_seeds(per_run_means(metrics), ["dataset", "arch", "supervision"], ["dice"])
-    arch = "a1l" if (summary["arch"] == "a1l").any() else "a1"
+    arch = PROPOSED if (summary["arch"] == PROPOSED).any() else BASELINE
     summary = summary[summary["arch"] == arch]
     rows = []
     for dataset in datasets:
@@ -80,12 +86,10 @@ def backbone_dice(metrics: pd.DataFrame, datasets: list[str], outputs: dict, dat
     rows = []
     for dataset in datasets:
         cells = {"Dataset": dataset}
-        for arch in ("unet", "a1", "unetl", "a1l"):
-            match = summary[(summary["dataset"] == dataset) & (summary["arch"] == arch)]
+        for arch in BACKBONE_COLUMNS:
+            match = summary[(summary["dataset"] == dataset) & (summary["arch"] == arch.name)]
             if len(match):
-                cells[f"{MODEL_NAMES[arch]} ({'U-Net' if arch.startswith('unet') else 'DeepLabV3+'})"] = mean_std(
-                    match.iloc[0], "dice"
-                )
+                cells[f"{arch.display} ({arch.decoder})"] = mean_std(match.iloc[0], "dice")
         rows.append(cells)
     title = f"Table 7 ({data_label}): Dice of U-Net vs DeepLabV3+ backbones, same encoder (test split)"
     write_table(pd.DataFrame(rows).fillna("-"), summary, outputs, title)
@@ -124,7 +128,7 @@ def parameter_counts(encoders: list[str], cluster_counts: dict[str, int], output
 
     rows = []
     for encoder in dict.fromkeys(encoders):
-        for arch in ("a1", "acoseg", "unet"):
+        for arch in distinct_networks(cluster_head=False):
             rows.append(
                 {
                     "Encoder": encoder,
@@ -137,7 +141,7 @@ def parameter_counts(encoders: list[str], cluster_counts: dict[str, int], output
         used_for = {k: "paper " + name for k, name in PAPER_K.items()} if encoder == "resnet101" else {}
         for dataset, k in cluster_counts.items():
             used_for[k] = ", ".join(filter(None, [used_for.get(k, ""), dataset]))
-        for arch in ("a1l", "unetl"):
+        for arch in distinct_networks(cluster_head=True):
             for k, names in sorted(used_for.items()):
                 count = count_parameters(build_model(arch, encoder=encoder, n_clusters=k))
                 rows.append(

@@ -2,7 +2,9 @@
 
 Each takes the rule's ``inputs``, ``outputs`` and ``params`` (Snakemake's named lists, or plain
 dicts) so that every table and figure is also easy to rebuild by hand from the Parquet files.
-Every title says what the numbers were computed on (synthetic or real data).
+The files in ``inputs`` are all an artefact reads: a run's parameters come from its files' paths,
+and ``params`` holds only names and settings (``datasets``, ``data_label``, ...). Every title says
+what the numbers were computed on (synthetic or real data).
 """
 
 from __future__ import annotations
@@ -14,7 +16,7 @@ import pandas as pd
 
 from lesionmtl.report import ablations, figures
 from lesionmtl.report.data_summary import data_summary
-from lesionmtl.report.runs import collect_runs, load_metrics, parse_run_dir
+from lesionmtl.report.runs import collect_runs, load_metrics, run_facts
 from lesionmtl.report.tables import over_seeds, per_run_means, write_table1
 
 
@@ -33,17 +35,17 @@ def data(inputs, outputs, params) -> None:
 
 
 def table1(inputs, outputs, params) -> None:
-    write_table1(load_metrics(params["runs"]), params["datasets"], _table_outputs(outputs), params["data_label"])
+    write_table1(load_metrics(inputs["runs"]), params["datasets"], _table_outputs(outputs), params["data_label"])
 
 
 def table2(inputs, outputs, params) -> None:
     ablations.training_time(
-        collect_runs(params["runs"]), params["datasets"], _table_outputs(outputs), params["data_label"]
+        collect_runs(inputs["runs"]), params["datasets"], _table_outputs(outputs), params["data_label"]
     )
 
 
 def supervision(inputs, outputs, params) -> None:
-    metrics = load_metrics(params["runs"])
+    metrics = load_metrics(inputs["runs"])
     per_dataset = {ds: _table_outputs(outputs, f"{ds}_") for ds in params["datasets"]}
     ablations.supervision_tables(metrics, params["datasets"], per_dataset, params["data_label"])
     ablations.supervision_dice(
@@ -53,13 +55,13 @@ def supervision(inputs, outputs, params) -> None:
 
 def table7(inputs, outputs, params) -> None:
     ablations.backbone_dice(
-        load_metrics(params["runs"]), params["datasets"], _table_outputs(outputs), params["data_label"]
+        load_metrics(inputs["runs"]), params["datasets"], _table_outputs(outputs), params["data_label"]
     )
 
 
 def table8(inputs, outputs, params) -> None:
     ablations.classification_accuracy(
-        load_metrics(params["runs"]), params["datasets"], _table_outputs(outputs), params["data_label"]
+        load_metrics(inputs["runs"]), params["datasets"], _table_outputs(outputs), params["data_label"]
     )
 
 
@@ -67,17 +69,17 @@ def parameters(inputs, outputs, params) -> None:
     ablations.parameter_counts(params["encoders"], params["cluster_counts"], _table_outputs(outputs))
 
 
-def _sweep(outputs, params, parameter: str, label: str, title: str) -> None:
-    summary = over_seeds(per_run_means(load_metrics(params["runs"])), ["dataset", parameter], ["dice"])
+def _sweep(inputs, outputs, params, parameter: str, label: str, title: str) -> None:
+    summary = over_seeds(per_run_means(load_metrics(inputs["runs"])), ["dataset", parameter], ["dice"])
     figures.sweep(summary, parameter, label, _figure_outputs(outputs), f"{title} ({params['data_label']})")
 
 
 def figure2(inputs, outputs, params) -> None:
-    _sweep(outputs, params, "k", "number of clusters K", "Figure 2: A1+L Dice vs K")
+    _sweep(inputs, outputs, params, "k", "number of clusters K", "Figure 2: A1+L Dice vs K")
 
 
 def figure5(inputs, outputs, params) -> None:
-    _sweep(outputs, params, "alpha", "segmentation loss weight alpha_seg", "Figure 5: A1+L Dice vs alpha_seg")
+    _sweep(inputs, outputs, params, "alpha", "segmentation loss weight alpha_seg", "Figure 5: A1+L Dice vs alpha_seg")
 
 
 def figure3(inputs, outputs, params) -> None:
@@ -99,7 +101,7 @@ def figure3(inputs, outputs, params) -> None:
 
 def figure4(inputs, outputs, params) -> None:
     """Qualitative comparison: the same test lesions for every model (first seed, ellipse supervision)."""
-    runs = pd.DataFrame([{"run_dir": d, **parse_run_dir(d)} for d in params["runs"]])
+    runs = pd.DataFrame([{"predictions": p, **run_facts(p)} for p in inputs["predictions"]])
     rng = np.random.default_rng(0)
     panels = []
     for i, dataset in enumerate(params["datasets"]):
@@ -108,8 +110,7 @@ def figure4(inputs, outputs, params) -> None:
         chosen = rng.choice(test_rows, size=min(params["figure_lesions"], len(test_rows)), replace=False)
         first = runs[(runs["dataset"] == dataset) & (runs["supervision"] == "ellipse")].sort_values("seed")
         predictions = {
-            r.arch: np.load(Path(r.run_dir) / "predictions.npy", mmap_mode="r")
-            for r in first.drop_duplicates("arch").itertuples()
+            r.arch: np.load(r.predictions, mmap_mode="r") for r in first.drop_duplicates("arch").itertuples()
         }
         panels.append(
             {
@@ -126,12 +127,11 @@ def figure4(inputs, outputs, params) -> None:
 
 
 def training_curves(inputs, outputs, params) -> None:
-    runs = collect_runs(params["runs"])
     histories = pd.concat(
-        pd.read_parquet(Path(r.run_dir) / "history.parquet").assign(
-            dataset=r.dataset, arch=r.arch, supervision=r.supervision, seed=r.seed
+        pd.read_parquet(path).assign(
+            **{key: run_facts(path)[key] for key in ("dataset", "arch", "supervision", "seed")}
         )
-        for r in runs.itertuples()
+        for path in inputs["histories"]
     )
     figures.training_curves(histories, _figure_outputs(outputs), f"Training curves ({params['data_label']})")
 
@@ -143,21 +143,19 @@ def pseudolabel_quality(inputs, outputs, params) -> None:
     )
 
 
+# The artefact each `report_<name>` rule builds.
 ARTEFACTS = {
-    name: globals()[name]
-    for name in (
-        "data",
-        "table1",
-        "table2",
-        "supervision",
-        "table7",
-        "table8",
-        "parameters",
-        "figure2",
-        "figure3",
-        "figure4",
-        "figure5",
-        "training_curves",
-        "pseudolabel_quality",
-    )
+    "data": data,
+    "table1": table1,
+    "table2": table2,
+    "supervision": supervision,
+    "table7": table7,
+    "table8": table8,
+    "parameters": parameters,
+    "figure2": figure2,
+    "figure3": figure3,
+    "figure4": figure4,
+    "figure5": figure5,
+    "training_curves": training_curves,
+    "pseudolabel_quality": pseudolabel_quality,
 }

@@ -1,45 +1,45 @@
-"""Collecting the finished runs of the workflow into one table."""
+"""The finished runs of the workflow as tables, read from the run files a report rule declares.
+
+A run's parameters come from its files' paths (:func:`lesionmtl.paths.parse_run_path`), so the
+report needs nothing but the files themselves.
+"""
 
 from __future__ import annotations
 
 import json
-import re
 from pathlib import Path
 
 import pandas as pd
 
-RUN_PATTERN = re.compile(
-    r"(?P<dataset>[^/]+)/runs/(?P<arch>[a-z0-9]+)-(?P<supervision>[a-z]+)-k(?P<k>\d+)-a(?P<alpha>[^-]+)-s(?P<seed>\d+)$"
-)
-MODEL_NAMES = {
-    "a1": "A1",
-    "acoseg": "ACoseg",
-    "acosegc": "ACoseg (cluster pairs)",
-    "a1l": "A1+L",
-    "unet": "U-Net",
-    "unetl": "U-Net+L",
-}
-MODEL_ORDER = list(MODEL_NAMES)
+from lesionmtl.architectures import ARCHITECTURES
+from lesionmtl.paths import parse_run_path
+
+MODEL_NAMES = {name: arch.display for name, arch in ARCHITECTURES.items()}
+MODEL_ORDER = list(ARCHITECTURES)
 
 
-def parse_run_dir(run_dir: str | Path) -> dict:
-    """Wildcards of a run from its directory, e.g. ``results/ds/runs/a1l-ellipse-k8-a50-s0``."""
-    match = RUN_PATTERN.search(Path(run_dir).as_posix())
-    if not match:
-        raise ValueError(f"not a run directory: {run_dir}")
-    facts = match.groupdict()
-    return {**facts, "k": int(facts["k"]), "alpha": float(facts["alpha"]), "seed": int(facts["seed"])}
+def run_facts(path: str | Path) -> dict:
+    """A run's parameters as the report's columns, from the path of one of its files, e.g.
+    ``results/ds/runs/a1l-ellipse-k8-a50-s0/metrics.parquet``."""
+    dataset, run = parse_run_path(path)
+    return {
+        "dataset": dataset,
+        "arch": run.arch,
+        "supervision": run.supervision,
+        "k": run.k,
+        "alpha": run.alpha_seg,
+        "seed": run.seed,
+    }
 
 
-def collect_runs(run_dirs: list[str | Path]) -> pd.DataFrame:
-    """One row per run: its wildcards, timing facts and path."""
+def collect_runs(records: list[str | Path]) -> pd.DataFrame:
+    """One row per run from its ``run.json``: its parameters and timing facts."""
     rows = []
-    for run_dir in run_dirs:
-        facts = json.loads((Path(run_dir) / "run.json").read_text())
+    for record in records:
+        facts = json.loads(Path(record).read_text())
         rows.append(
             {
-                **parse_run_dir(run_dir),
-                "run_dir": str(run_dir),
+                **run_facts(record),
                 "device": facts["device"],
                 "device_name": facts.get("device_name"),
                 "train_seconds": facts["train_seconds"],
@@ -51,10 +51,7 @@ def collect_runs(run_dirs: list[str | Path]) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def load_metrics(run_dirs: list[str | Path]) -> pd.DataFrame:
-    """Per-lesion metrics of every run, with the run's wildcards as columns."""
-    frames = []
-    for run_dir in run_dirs:
-        metrics = pd.read_parquet(Path(run_dir) / "metrics.parquet")
-        frames.append(metrics.assign(**parse_run_dir(run_dir)))
+def load_metrics(metric_files: list[str | Path]) -> pd.DataFrame:
+    """Per-lesion metrics of every run, with the run's parameters as columns."""
+    frames = [pd.read_parquet(path).assign(**run_facts(path)) for path in metric_files]
     return pd.concat(frames, ignore_index=True)

@@ -10,6 +10,7 @@ import numpy as np
 import pandas as pd
 from scipy.stats import wilcoxon
 
+from lesionmtl.architectures import BASELINE, COSEG_BASELINE, PROPOSED
 from lesionmtl.io import save_text
 from lesionmtl.metrics import LENGTH_METRICS
 from lesionmtl.report.runs import MODEL_NAMES, MODEL_ORDER
@@ -153,13 +154,13 @@ def table1(metrics: pd.DataFrame, datasets: list[str]) -> pd.DataFrame:
     summary["n_empty"] = (summary["n_empty_mean"] * summary["seeds"]).round().astype(int)
     summary = summary.drop(columns=["n_empty_mean", "n_empty_std"])
     for column in columns:
-        base = summary["dataset"].map(summary[summary["arch"] == "a1"].set_index("dataset")[f"{column}_mean"])
+        base = summary["dataset"].map(summary[summary["arch"] == BASELINE].set_index("dataset")[f"{column}_mean"])
         with np.errstate(divide="ignore", invalid="ignore"):
             change = 100.0 * (summary[f"{column}_mean"] - base) / base
-        summary[f"{column}_change_pct"] = np.where((summary["arch"] == "a1") | (base == 0), np.nan, change)
-    for baseline in ("a1", "acoseg"):
+        summary[f"{column}_change_pct"] = np.where((summary["arch"] == BASELINE) | (base == 0), np.nan, change)
+    for baseline in (BASELINE, COSEG_BASELINE):
         tests = [
-            wilcoxon_p(metrics, row.dataset, row.arch, baseline) if row.arch == "a1l" else (np.nan, 0)
+            wilcoxon_p(metrics, row.dataset, row.arch, baseline) if row.arch == PROPOSED else (np.nan, 0)
             for row in summary.itertuples()
         ]
         summary[f"dice_p_vs_{baseline}"] = [p for p, _ in tests]
@@ -183,7 +184,7 @@ def table1_display(summary: pd.DataFrame) -> pd.DataFrame:
         cells["Seeds"] = str(row["seeds"])
         p_values = [
             f"vs {name} {row[f'dice_p_vs_{b}']:.2g} ({row[f'dice_groups_vs_{b}']} groups)"
-            for b, name in (("a1", "A1"), ("acoseg", "ACoseg"))
+            for b, name in ((b, MODEL_NAMES[b]) for b in (BASELINE, COSEG_BASELINE))
             if not np.isnan(row[f"dice_p_vs_{b}"])
         ]
         cells["Dice p (Wilcoxon, per group)"] = ", ".join(p_values) or "-"

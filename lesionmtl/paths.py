@@ -1,0 +1,122 @@
+"""Where every artefact of the workflow lies, relative to the working directory.
+
+The rules, the config expansion and the report take every path from here, so moving or renaming
+an artefact is one edit. The helpers take plain strings, so the rules call them with wildcard
+placeholders (``lesions("{dataset}")``) and the report with real names. A run is a
+:class:`~lesionmtl.runspec.RunSpec` or, in rules, the wildcard template ``RUN``.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+from lesionmtl.runspec import NAME_TEMPLATE, RunSpec
+
+RESULTS = "results"
+RUN = NAME_TEMPLATE  # a run directory's name as wildcards, for the rules' patterns
+# The files inside a run directory.
+RUN_FILES = {
+    "model": "model.pt",
+    "history": "history.parquet",
+    "record": "run.json",
+    "state": "state",
+    "train_log": "train.log",
+    "train_benchmark": "train_benchmark.tsv",
+    "metrics": "metrics.parquet",
+    "predictions": "predictions.npy",
+    "evaluate_log": "evaluate.log",
+}
+
+
+def synthetic_raw_dir(dataset: str) -> str:
+    """Where ``synthesize`` writes a synthetic dataset in its official on-disk format."""
+    return f"{RESULTS}/raw/{dataset}"
+
+
+def dataset_dir(dataset: str) -> str:
+    return f"{RESULTS}/{dataset}"
+
+
+def lesions(dataset: str) -> str:
+    return f"{dataset_dir(dataset)}/lesions.parquet"
+
+
+def rejected(dataset: str) -> str:
+    return f"{dataset_dir(dataset)}/rejected.parquet"
+
+
+def ingest_summary(dataset: str) -> str:
+    return f"{dataset_dir(dataset)}/ingest.json"
+
+
+def images(dataset: str) -> str:
+    return f"{dataset_dir(dataset)}/patches/images.npy"
+
+
+def gt_masks(dataset: str) -> str:
+    return f"{dataset_dir(dataset)}/patches/gt_masks.npy"
+
+
+def pseudo_masks(dataset: str, kind: str) -> str:
+    """Pseudo-masks of ``kind`` (ellipse or grabcut)."""
+    return f"{dataset_dir(dataset)}/pseudo/{kind}.npy"
+
+
+def pseudo_shard(dataset: str, shard: int | str, suffix: str) -> str:
+    """One GrabCut shard's masks (``npz``) or facts (``parquet``)."""
+    return f"{dataset_dir(dataset)}/pseudo/shards/{shard}.{suffix}"
+
+
+def pseudolabel_facts(dataset: str) -> str:
+    return f"{dataset_dir(dataset)}/pseudolabels.parquet"
+
+
+def clusters(dataset: str, k: int | str) -> str:
+    return f"{dataset_dir(dataset)}/clusters/k{k}.parquet"
+
+
+def cluster_centres(dataset: str, k: int | str) -> str:
+    return f"{dataset_dir(dataset)}/clusters/k{k}_centres.parquet"
+
+
+def run_dir(dataset: str, run: RunSpec | str) -> str:
+    return f"{dataset_dir(dataset)}/runs/{run.name if isinstance(run, RunSpec) else run}"
+
+
+def run_file(dataset: str, run: RunSpec | str, key: str) -> str:
+    """File ``key`` of :data:`RUN_FILES` in a run's directory."""
+    return f"{run_dir(dataset, run)}/{RUN_FILES[key]}"
+
+
+def log(stage: str, name: str) -> str:
+    return f"{RESULTS}/logs/{stage}/{name}.log"
+
+
+def benchmark(stage: str, name: str) -> str:
+    return f"{RESULTS}/benchmarks/{stage}/{name}.tsv"
+
+
+def table(stem: str, ext: str) -> str:
+    return f"{RESULTS}/tables/{stem}.{ext}"
+
+
+def figure(stem: str, ext: str) -> str:
+    return f"{RESULTS}/figures/{stem}.{ext}"
+
+
+_RUN_DIR_RE = re.compile(
+    r"(?:^|/)"
+    + re.escape(run_dir("{dataset}", "{run}"))
+    .replace(re.escape("{dataset}"), r"(?P<dataset>[^/]+)")
+    .replace(re.escape("{run}"), r"(?P<run>[^/]+)")
+    + r"(?:/|$)"
+)
+
+
+def parse_run_path(path: str | Path) -> tuple[str, RunSpec]:
+    """The dataset and run of a run directory or of a file in one (the inverse of :func:`run_file`)."""
+    match = _RUN_DIR_RE.search(Path(path).as_posix())
+    if not match:
+        raise ValueError(f"not in a run directory ({run_dir('<dataset>', RUN)}): {path}")
+    return match["dataset"], RunSpec.parse(match["run"])

@@ -1,0 +1,101 @@
+"""What the tests share: the repository, the tiny workflow configuration, one way to run
+Snakemake, and the tiny workflow run once per session (``finished_run``)."""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+from lesionmtl.config import load_config
+
+REPO = Path(__file__).resolve().parents[1]
+TINY_CONFIG = Path(__file__).resolve().with_name("tiny_config.yaml")
+
+
+def tiny_config() -> dict:
+    """A fresh copy of the tiny workflow configuration (tests change their copy freely)."""
+    return yaml.safe_load(TINY_CONFIG.read_text())
+
+
+TINY = tiny_config()
+
+
+def write_config(workdir: Path, config: dict) -> None:
+    """``config`` as the ``config.yaml`` of a working directory (the Snakefile's default config file)."""
+    (workdir / "config.yaml").write_text(yaml.safe_dump(config))
+
+
+def n_runs(config: dict) -> int:
+    """How many training runs ``config`` asks for, over all datasets."""
+    workflow = load_config(config)
+    return sum(len(workflow.experiment_runs(ds)) for ds in workflow.datasets)
+
+
+def clean_env() -> dict:
+    """This environment without SLURM's own variables (the tests may themselves run inside a SLURM job)."""
+    return {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith(("SLURM_", "SBATCH_", "SRUN_"))
+        and k not in ("SNAKEMAKE_SLURM_PARTITIONS", "SNAKEMAKE_PROFILE")  # a user's own profile
+    }
+
+
+def snakemake(
+    workdir: Path,
+    *args: str,
+    env: dict | None = None,
+    cores: int | None = 2,
+    snakefile: Path = REPO / "Snakefile",
+    timeout: int = 900,
+) -> subprocess.CompletedProcess:
+    """``python -m snakemake`` on ``snakefile`` in ``workdir``; ``cores=None`` leaves them to a profile."""
+    cmd = [sys.executable, "-m", "snakemake", "--snakefile", str(snakefile), "--directory", str(workdir)]
+    cmd += ["--cores", str(cores)] if cores else []
+    return subprocess.run(
+        [*cmd, *args], cwd=workdir, env=env or clean_env(), capture_output=True, text=True, timeout=timeout
+    )
+
+
+def planned_jobs(result: subprocess.CompletedProcess) -> dict[str, int]:
+    """Job counts from the 'Job stats' table of a dry run."""
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    counts = {}
+    for line in (result.stdout + result.stderr).splitlines():
+        match = re.fullmatch(r"(\w+)\s+(\d+)", line.strip())
+        if match and match.group(1) != "total":
+            counts[match.group(1)] = int(match.group(2))
+    return counts
+
+
+def planned_reasons(result: subprocess.CompletedProcess) -> dict[str, set[str]]:
+    """{reason: rules} from the 'Reasons' summary of a dry run."""
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    reasons: dict[str, set[str]] = {}
+    lines = (result.stdout + result.stderr).splitlines()
+    for header, rules in zip(lines, lines[1:]):
+        if re.fullmatch(r" {4}\S.*:", header) and rules.startswith(" " * 8):
+            reasons[header.strip().rstrip(":")] = set(rules.strip().split(", "))
+    return reasons
+
+
+@pytest.fixture(scope="session")
+def finished_run(tmp_path_factory) -> Path:
+    """A working directory where the tiny workflow ran to the end (with its ``config.yaml``).
+
+    Shared by every test of the session: a test that changes its config or files puts them back.
+    """
+    workdir = tmp_path_factory.mktemp("workflow")
+    write_config(workdir, TINY)
+    dry = planned_jobs(snakemake(workdir, "-n"))
+    assert dry["train"] == dry["evaluate"] == n_runs(TINY) == 13
+    assert dry["synthesize"] == 2 and dry["report_table1"] == 1
+    result = snakemake(workdir)
+    assert result.returncode == 0, result.stderr[-5000:]
+    return workdir

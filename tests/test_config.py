@@ -1,0 +1,108 @@
+"""The configuration (schema defaults, typed objects, the experiment matrix), run identity and
+paths, and the architecture registry they all derive from."""
+
+import pytest
+
+from lesionmtl import paths
+from lesionmtl.architectures import ARCHITECTURES, architecture, distinct_networks
+from lesionmtl.config import ConfigError, load_config, load_schema
+from lesionmtl.runspec import SUPERVISIONS, RunSpec
+
+from .conftest import REPO, tiny_config
+
+
+def test_a_run_name_round_trips_through_its_directory():
+    run = RunSpec("a1l", "grabcut", 8, 0.5, 2)
+    assert run.name == "a1l-grabcut-k8-a0.5-s2"
+    assert RunSpec.parse(run.name) == run
+    file = paths.run_file("synth_ham", run, "metrics")
+    assert file == "results/synth_ham/runs/a1l-grabcut-k8-a0.5-s2/metrics.parquet"
+    assert paths.parse_run_path(f"/elsewhere/{file}") == ("synth_ham", run)
+    assert RunSpec("a1", "ellipse", 0, 50, 0).name == "a1-ellipse-k0-a50-s0"  # no "50.0"
+
+
+@pytest.mark.parametrize(
+    "name", ["a1l-ellipse-k8-a50", "resnet-ellipse-k8-a50-s0", "a1l-box-k8-a50-s0", "results/x/pseudo/ellipse.npy"]
+)
+def test_what_is_not_a_run_is_refused(name):
+    with pytest.raises(ValueError, match="not"):
+        RunSpec.parse(name)
+
+
+def test_defaults_come_from_the_schema_once():
+    config = tiny_config()
+    del config["training"]["threads"]
+    del config["report"]
+    workflow = load_config(config)
+    ham = workflow.datasets["synth_ham"]
+    deeplesion = workflow.datasets["synth_deeplesion"]
+    assert (ham.split_seed, ham.score_against, ham.reader, ham.k_sweep) == (0, "ground_truth", {}, (2, 3))
+    assert deeplesion.split_fractions == [0.7, 0.2, 0.1]  # its generator's split_fractions is another thing
+    assert (workflow.training.threads, workflow.training.mem_mb, workflow.training.runtime) == (1, 4000, 60)
+    assert workflow.report.figure_lesions == 6 and workflow.pseudolabels.shards == 2
+    assert workflow.clustering.features == "shape" and workflow.training.settings["head_dropout"] == 0.2
+    assert config["report"] == {"figure_lesions": 6}, "defaults are written into the config itself"
+    main = workflow.experiment.studies["main"]
+    assert (
+        main.supervision == ("ellipse",) and main.seeds == (0,) and main.datasets == ("synth_deeplesion", "synth_ham")
+    )
+
+
+def test_job_size_is_not_a_training_setting():
+    training = load_config(tiny_config()).training
+    assert not {"threads", "mem_mb", "runtime", "per_model"} & set(training.for_arch("a1"))
+    paper = load_config(__import__("yaml").safe_load((REPO / "configs" / "paper.yaml").read_text())).training
+    assert paper.for_arch("acoseg")["lr"] == 1e-5 and paper.for_arch("a1")["lr"] == 1e-3
+
+
+def test_the_experiment_matrix_names_models_without_a_cluster_head_at_k0():
+    workflow = load_config(tiny_config())
+    assert [r.name for r in workflow.study_runs("synth_ham", "clusters")] == [
+        "a1l-ellipse-k2-a50-s0",
+        "a1l-ellipse-k3-a50-s0",
+    ]
+    assert workflow.study_runs("synth_deeplesion", "clusters") == []  # the study names synth_ham only
+    assert workflow.study_runs("synth_ham", "no_such_study") == []
+    main = [r.name for r in workflow.study_runs("synth_ham", "main")]
+    assert main == ["a1-ellipse-k0-a50-s0", "acoseg-ellipse-k0-a50-s0", "a1l-ellipse-k3-a50-s0"]
+    assert len(workflow.experiment_runs("synth_ham")) == 8  # shared runs counted once
+
+
+@pytest.mark.parametrize(
+    ("change", "where"),
+    [
+        (lambda c: c["training"].update(epochs=0), "['training']['epochs']"),
+        (lambda c: c["experiment"]["studies"]["main"].update(models=["a1", "vit"]), "['models'][1]"),
+        (lambda c: c["training"].update(per_model={"vit": {"lr": 1}}), "['training']['per_model']"),
+        (lambda c: c["experiment"]["studies"]["main"].update(supervision=["box"]), "['supervision'][0]"),
+    ],
+)
+def test_a_bad_config_names_the_key(change, where):
+    config = tiny_config()
+    change(config)
+    with pytest.raises(ConfigError) as error:
+        load_config(config)
+    assert where in str(error.value)
+
+
+def test_the_schema_enums_are_the_registries():
+    schema = load_schema()
+    assert schema["$defs"]["architecture"]["enum"] == list(ARCHITECTURES)
+    assert schema["$defs"]["supervision"]["enum"] == list(SUPERVISIONS)
+
+
+def test_every_architecture_has_a_builder_and_unknown_names_are_listed():
+    from lesionmtl.models import BUILDERS
+
+    assert {a.builder for a in ARCHITECTURES.values()} <= set(BUILDERS)
+    assert distinct_networks(cluster_head=False) == ["a1", "acoseg", "unet"]
+    assert distinct_networks(cluster_head=True) == ["a1l", "unetl"]
+    with pytest.raises(ValueError, match="a1, acoseg, acosegc, a1l, unet, unetl"):
+        architecture("vit")
+
+
+def test_the_order_of_keys_in_the_file_does_not_change_a_runs_settings():
+    config, reordered = tiny_config(), tiny_config()
+    reordered["training"] = dict(reversed(list(reordered["training"].items())))
+    first, second = (load_config(c).training.for_arch("a1") for c in (config, reordered))
+    assert repr(first) == repr(second)  # Snakemake compares params by their text
