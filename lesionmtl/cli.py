@@ -12,6 +12,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from lesionmtl import __version__
+from lesionmtl.errors import LesionmtlError, one_line
 
 
 @dataclass(frozen=True)
@@ -39,12 +40,18 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    """Run one subcommand.  A known error (:mod:`lesionmtl.errors`) ends it with one line on
+    stderr and exit status 1; any other error is a bug and shows its traceback."""
     parser = build_parser()
     args = parser.parse_args(argv)
     if args.command is None:
         parser.print_help()
         return 0
-    return SUBCOMMANDS[args.command].run(args) or 0
+    try:
+        return SUBCOMMANDS[args.command].run(args) or 0
+    except LesionmtlError as error:
+        print(one_line(error), file=sys.stderr)
+        return 1
 
 
 if __name__ == "__main__":

@@ -1,16 +1,26 @@
-"""Atomic file writing: a killed job never leaves a half-written file that looks complete."""
+"""Atomic file writing: a killed job never leaves a half-written file that looks complete.
+
+Test hook: with the environment variable ``LESIONMTL_TEST_KILL_AFTER`` set to a glob
+(``fnmatch``, matched against the written file's absolute path), the process group (the job and the Snakemake
+that started it) is killed with SIGKILL right after the first matching file is in place, as a
+power cut would; ``tests/test_faults.py`` uses it to interrupt each kind of job at a chosen point.
+"""
 
 from __future__ import annotations
 
 import json
 import os
+import signal
 from collections.abc import Iterator
 from contextlib import contextmanager
+from fnmatch import fnmatch
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
+
+KILL_AFTER = "LESIONMTL_TEST_KILL_AFTER"
 
 
 @contextmanager
@@ -24,6 +34,9 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
         os.replace(tmp, target)
     finally:
         tmp.unlink(missing_ok=True)
+    kill_after = os.environ.get(KILL_AFTER)
+    if kill_after and fnmatch(target.absolute().as_posix(), kill_after):
+        os.killpg(os.getpgrp(), signal.SIGKILL)
 
 
 def save_npy(path: str | os.PathLike, array: np.ndarray) -> None:

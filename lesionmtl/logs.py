@@ -1,14 +1,31 @@
-"""Logging set-up for workflow scripts: everything a job says goes to its Snakemake log file."""
+"""Logging set-up for workflow scripts: everything a job says goes to its Snakemake log file,
+and a known error (:mod:`lesionmtl.errors`) ends the job with one plain line."""
 
 from __future__ import annotations
 
 import logging
 import sys
+import traceback
+from types import TracebackType
+
+from lesionmtl.errors import LesionmtlError, one_line
 
 
 def log_to(path: str) -> None:
-    """Send stderr (tracebacks, tqdm) and the logging module to ``path``."""
+    """Send stderr (tracebacks, tqdm) and the logging module to ``path``, and end a job that
+    fails with a known error with its one-line message as the last line of the log and on the
+    console (Snakemake's own stderr); the exit status stays 1.  Other errors keep the usual
+    traceback, in the log."""
+    console = sys.stderr
     sys.stderr = open(path, "w", buffering=1)  # noqa: SIM115 - lives as long as the job
     logging.basicConfig(
         stream=sys.stderr, level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s", force=True
     )
+
+    def excepthook(kind: type[BaseException], error: BaseException, tb: TracebackType | None) -> None:
+        traceback.print_exception(kind, error, tb, file=sys.stderr)
+        if isinstance(error, LesionmtlError):
+            for stream in (sys.stderr, console):
+                print(one_line(error), file=stream, flush=True)
+
+    sys.excepthook = excepthook

@@ -7,9 +7,11 @@ from dataclasses import dataclass
 from pathlib import Path, PurePath
 from typing import Protocol
 
+import cv2
 import numpy as np
 import pandas as pd
 
+from ..errors import DataError
 from ..metrics import iou
 from ..patches import ellipse_to_patch, resize_image, resize_mask, to_patch
 from ..recist import draw_ellipse, ellipse_to_recist, recist_from_mask, recist_to_ellipse
@@ -22,6 +24,8 @@ __all__ = [
     "POOR_FIT",
     "TOO_SMALL",
     "VANISHED",
+    "DEGENERATE",
+    "DUPLICATE",
     "Reader",
     "SPLITS",
     "recist_bbox",
@@ -30,18 +34,10 @@ __all__ = [
     "is_debris",
     "find_files",
     "sample_from_mask",
+    "read_mask",
 ]
 
 SPLITS = ("train", "val", "test")
-
-
-class DataError(ValueError):
-    """Malformed input data; the message names the file, the row (if any) and the problem."""
-
-    def __init__(self, file: str | Path, problem: str, row: int | None = None):
-        where = f"{file}" if row is None else f"{file}, row {row}"
-        super().__init__(f"{where}: {problem}")
-        self.file, self.row, self.problem = str(file), row, problem
 
 
 @dataclass
@@ -70,6 +66,7 @@ class Sample:
     gt: np.ndarray | None = None  # (h, w) bool
     split: str | None = None  # official split where the dataset has one
     recist_src: np.ndarray | None = None  # (4, 2) source-image coordinates
+    notes: str = ""  # what the reader changed in the input on purpose (e.g. swapped RECIST axes)
 
 
 @dataclass(frozen=True)
@@ -91,6 +88,8 @@ EMPTY = "empty mask"  # the lesion's mask has no foreground pixel (a broken segm
 TOO_SMALL = "below min_area"  # tumour component smaller than the reader's min_area
 VANISHED = "empty after resizing"  # no mask pixel left at the patch size
 POOR_FIT = "ellipse IoU below min_ellipse_iou"  # the reader's optional filter (released LiTS code: 0.4)
+DEGENERATE = "degenerate RECIST"  # an axis of zero length: no ellipse to draw
+DUPLICATE = "duplicate row"  # the same lesion listed twice
 
 
 class Reader(Protocol):
@@ -143,6 +142,25 @@ def is_debris(path: PurePath) -> bool:
 def find_files(root: Path, pattern: str) -> list[Path]:
     """Files under ``root`` matching ``pattern``, sorted, without macOS archive debris."""
     return sorted(p for p in root.rglob(pattern) if p.is_file() and not is_debris(p.relative_to(root)))
+
+
+def read_mask(path: Path, name: str) -> np.ndarray:
+    """A lesion mask PNG as bool: grey (or colour with equal channels), values 0/255 or 0/1.
+
+    Raises ValueError naming ``name`` for anything else, rather than thresholding it: a mask
+    with other values (JPEG artefacts, several labels, a probability map) is not what we think.
+    """
+    mask = cv2.imread(str(path), cv2.IMREAD_UNCHANGED)
+    if mask is None:
+        raise ValueError(f"{name} is missing or unreadable (truncated, or not an image?)")
+    if mask.ndim == 3 and (mask[..., :3] == mask[..., :1]).all():
+        mask = mask[..., 0]
+    if mask.ndim != 2:
+        raise ValueError(f"{name} is not a grey mask (its {mask.shape[2]} colour channels differ)")
+    values = set(np.unique(mask).tolist())
+    if not (values <= {0, 255} or values <= {0, 1}):
+        raise ValueError(f"{name} has values {sorted(values)[:6]}; a mask must hold only 0/255 (or 0/1)")
+    return mask > 0
 
 
 def sample_from_mask(

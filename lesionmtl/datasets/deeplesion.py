@@ -18,7 +18,7 @@ import numpy as np
 
 from ..patches import crop, patch_origin, to_patch, window_to_uint8
 from ..recist import check_inside, parse_recist
-from .base import DataError, Rejection, Sample, patch_hw, read_table
+from .base import DEGENERATE, DUPLICATE, DataError, Rejection, Sample, patch_hw, read_mask, read_table
 
 REQUIRED = (
     "File_name",
@@ -129,6 +129,13 @@ def _numbers(row: dict, column: str, count: int) -> np.ndarray:
     return values
 
 
+def _integer(row: dict, column: str) -> int:
+    try:
+        return int(row[column])
+    except ValueError:
+        raise ValueError(f"column {column} must hold a whole number, got {row[column]!r}") from None
+
+
 def read_deeplesion(
     raw_dir: Path, *, patch_size: int | tuple[int, int] = 120, masks_dir: str = "true_masks"
 ) -> Iterator[Sample | Rejection]:
@@ -149,16 +156,33 @@ def read_deeplesion(
 
     @lru_cache(maxsize=16)
     def load(path: Path) -> np.ndarray:
+        name = path.relative_to(raw_dir).as_posix()
         if not path.is_file():
-            raise ValueError(f"missing slice {path.relative_to(raw_dir)}")
+            raise ValueError(f"missing slice {name}")
         image = cv2.imread(str(path), cv2.IMREAD_UNCHANGED)
-        if image is None or image.dtype != np.uint16 or image.ndim != 2:
-            raise ValueError(f"unreadable or not a 16-bit grey PNG: {path.relative_to(raw_dir)}")
+        if image is None:
+            raise ValueError(f"{name} is not a 16-bit grey PNG (truncated?)")
+        if image.dtype != np.uint16 or image.ndim != 2:
+            channels = 1 if image.ndim == 2 else image.shape[2]
+            raise ValueError(f"{name} is not a 16-bit grey PNG ({image.dtype}, {channels} channel(s))")
         return image
 
     seen: dict[str, int] = {}
+    first_line: dict[tuple[str, str], int] = {}
     for line, row in enumerate(read_table(csv_path, REQUIRED).to_dict("records"), start=2):
+        lesion = (row["File_name"].strip(), " ".join(row["Measurement_coordinates"].replace(",", " ").split()))
         try:
+            if lesion in first_line:  # read again, it would renumber the slice's real next lesion
+                yield Rejection(
+                    f"{lesion[0].removesuffix('.png')} row {line}",
+                    csv_path.name,
+                    DUPLICATE,
+                    f"row {line} repeats the lesion of row {first_line[lesion]}",
+                    group_id=str(_integer(row, "Patient_index")),
+                    split=SPLITS.get(row["Train_Val_Test"].strip()),
+                )
+                continue
+            first_line[lesion] = line
             yield _sample(raw_dir, row, hw, load, seen, masks_dir if has_masks else None)
         except ValueError as exc:
             raise DataError(csv_path, str(exc), row=line) from exc
@@ -168,7 +192,7 @@ def series_and_key(row: dict) -> tuple[str, int]:
     """The series folder and key slice of a DL_info row (``File_name`` = ``<series>_<slice>.png``)."""
     name = row["File_name"].strip()
     series, _, tail = name.rpartition("_")
-    key = int(row["Key_slice_index"])
+    key = _integer(row, "Key_slice_index")
     if not series or not tail.endswith(".png") or not tail[:-4].isdigit() or int(tail[:-4]) != key:
         raise ValueError(f"File_name {name!r} does not match Key_slice_index {key}")
     return series, key
@@ -187,19 +211,31 @@ def _sample(
     series, key = series_and_key(row)
     j = seen[name] = seen.get(name, -1) + 1
     points = parse_recist(_numbers(row, "Measurement_coordinates", 8)) - 1.0
+    lesion_id = f"{name.removesuffix('.png')}_{j}"
+    key_source = slice_path(raw_dir / "Images_png" / series, key).relative_to(raw_dir).as_posix()
     box = _numbers(row, "Bounding_boxes", 4) - 1.0
     spacing = _numbers(row, "Spacing_mm_px_", 3)
     window = _numbers(row, "DICOM_windows", 2)
     first, last = _numbers(row, "Slice_range", 2).astype(int)
     split = SPLITS.get(row["Train_Val_Test"].strip())
-    if split is None or not first <= key <= last or spacing[2] <= 0:
-        raise ValueError("Train_Val_Test must be 1, 2 or 3, Key_slice_index within Slice_range, slice interval > 0")
+    if split is None:
+        raise ValueError(f"Train_Val_Test must be 1, 2 or 3, got {row['Train_Val_Test']!r}")
+    if not first <= key <= last:
+        raise ValueError(f"Key_slice_index {key} outside Slice_range {first}-{last}")
+    if spacing[2] <= 0:
+        raise ValueError(f"slice interval (third Spacing_mm_px_ value) must be > 0, got {spacing[2]:g}")
+    if window[0] >= window[1]:
+        raise ValueError(f"DICOM_windows must be min, max with min < max, got {row['DICOM_windows']!r}")
+    points, notes, degenerate = _checked_axes(points, row)
+    if degenerate:
+        return Rejection(
+            lesion_id, key_source, DEGENERATE, degenerate, group_id=str(_integer(row, "Patient_index")), split=split
+        )
 
     folder = raw_dir / "Images_png" / series
     key_image = load(slice_path(folder, key))
     check_inside(points, key_image.shape)
     offset = patch_origin(((box[0] + box[2]) / 2, (box[1] + box[3]) / 2), hw)
-    stem, source = name.removesuffix(".png"), slice_path(folder, key).relative_to(raw_dir).as_posix()
     recist = to_patch(points, offset)
     fill = window[0] + HU_OFFSET
 
@@ -211,22 +247,38 @@ def _sample(
 
     gt = None
     if masks_dir is not None:
-        mask = cv2.imread(str(raw_dir / masks_dir / f"{stem}_{j}.png"), cv2.IMREAD_GRAYSCALE)
-        if mask is None or mask.shape != key_image.shape:
-            raise ValueError(f"missing or mis-sized mask {masks_dir}/{stem}_{j}.png")
-        gt = crop(mask > 127, *offset, hw, False)
+        mask = read_mask(raw_dir / masks_dir / f"{lesion_id}.png", f"{masks_dir}/{lesion_id}.png")
+        if mask.shape != key_image.shape:
+            raise ValueError(f"mask {masks_dir}/{lesion_id}.png is {mask.shape}, its slice {key_image.shape}")
+        gt = crop(mask, *offset, hw, False)
     return Sample(
-        lesion_id=f"{stem}_{j}",
-        group_id=str(int(row["Patient_index"])),
+        lesion_id=lesion_id,
+        group_id=str(_integer(row, "Patient_index")),
         image=image,
         recist=recist,
         recist_src=points,
         recist_source="annotation",
         bbox=tuple(float(v) for v in to_patch(box.reshape(2, 2), offset).ravel()),
-        source=source,
+        source=key_source,
         offset_xy=offset,
         scale_xy=(1.0, 1.0),
         spacing_xy=(float(spacing[0]), float(spacing[1])),
         gt=gt,
         split=split,
+        notes=notes,
     )
+
+
+def _checked_axes(points: np.ndarray, row: dict) -> tuple[np.ndarray, str, str]:
+    """(points, note, why degenerate) of a row's RECIST: an axis of zero length (or a listed
+    ``Lesion_diameters_Pixel_`` <= 0) makes the lesion degenerate; a short axis longer than the
+    long one is swapped, and the swap noted."""
+    long, short = (float(np.hypot(*(b - a))) for a, b in (points[:2], points[2:]))
+    diameters = row.get("Lesion_diameters_Pixel_", "").strip()
+    listed = _numbers(row, "Lesion_diameters_Pixel_", 2) if diameters else np.ones(2)
+    if min(long, short) < 1e-6 or (listed <= 0).any():
+        return points, "", f"RECIST axes of {long:g} and {short:g} px (listed diameters {diameters or '-'})"
+    if short > long:
+        note = f"short axis ({short:g} px) longer than long axis ({long:g} px): axes swapped"
+        return points[[2, 3, 0, 1]], note, ""
+    return points, "", ""

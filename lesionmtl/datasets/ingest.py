@@ -10,6 +10,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from ..errors import ConfigError
 from ..io import save_json, save_npy, save_parquet
 from ..patches import to_source
 from ..recist import recist_to_ellipse
@@ -57,6 +58,7 @@ def _row(s: Sample, fmt: str, index: int) -> dict:
         "scale_x": s.scale_xy[0],
         "scale_y": s.scale_xy[1],
         "recist_source": s.recist_source,
+        "notes": s.notes,
     }
 
 
@@ -75,13 +77,14 @@ def ingest(
     Writes ``lesions.parquet``, ``patches/images.npy`` (N, h, w, 3) uint8,
     ``patches/gt_masks.npy`` (N, h, w) bool, or (0, h, w) when the data has no ground truth,
     ``rejected.parquet`` (one row per lesion dropped: kind, reason, group and the group's split)
-    and ``ingest.json`` into ``out_dir``.  Splits come from the dataset
+    and ``ingest.json`` into ``out_dir``.  A lesion the reader changed on purpose (e.g. swapped
+    RECIST axes) says how in its ``notes`` column.  Splits come from the dataset
     where it has an official one, else are drawn by group with ``seed``.  Every file is written
     under a temporary name and renamed; ``lesions.parquet`` is removed first and written last,
     so it exists only when the whole step succeeded.  Returns the lesion table.
     """
     if fmt not in READERS:
-        raise ValueError(f"unknown dataset format {fmt!r}; expected one of {sorted(READERS)}")
+        raise ConfigError(f"unknown dataset format {fmt!r}; expected one of {sorted(READERS)}")
     started = time.perf_counter()
     raw_dir, out_dir = Path(raw_dir), Path(out_dir)
     (out_dir / "lesions.parquet").unlink(missing_ok=True)
@@ -131,6 +134,7 @@ def ingest(
             "n_lesions": len(samples),
             "n_groups": int(table["group_id"].nunique()),
             "n_rejected": len(rejected),
+            "n_recorded": int((table["notes"] != "").sum()),
             "rejected_per_split": {k: sum(r.split == k for r in rejected) for k in SPLITS},
             "per_split": {k: int((table["split"] == k).sum()) for k in SPLITS},
             "has_ground_truth": all(with_gt),

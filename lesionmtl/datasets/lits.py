@@ -20,6 +20,7 @@ from ..patches import crop, padded_square, window_to_uint8
 from .base import TOO_SMALL, DataError, Rejection, Sample, find_files, patch_hw, sample_from_mask
 
 TUMOUR = 2
+AFFINE_TOLERANCE = 1e-3  # mm (and direction cosines): float32 round-off, never a flip or a shift
 _IN_PLANE = np.zeros((3, 3, 3), dtype=bool)
 _IN_PLANE[1] = True  # 8-connected within a slice, never across slices
 
@@ -77,11 +78,46 @@ def _msd_pairs(listing: Path) -> list[tuple[str, Path, Path]]:
     return [(image.name.split(".nii")[0], image, label) for image, label in pairs]
 
 
-def _load(path: Path) -> nib.Nifti1Image:
+def _load(path: Path, labels: bool) -> tuple[nib.Nifti1Image, np.ndarray]:
+    """A NIfTI file as stored (header and affine untouched) and its 3-D data: HU as float32, or
+    labels as int16 (stored floats must be whole numbers: they are never rounded)."""
     try:
-        return nib.as_closest_canonical(nib.load(path))
-    except Exception as exc:  # nibabel raises many types for corrupt files
-        raise DataError(path, f"unreadable NIfTI ({exc})") from exc
+        image = nib.load(path)
+        data = np.asanyarray(image.dataobj) if labels else image.get_fdata(dtype=np.float32)
+    except Exception as exc:  # nibabel, gzip and zlib raise many types for corrupt files
+        raise DataError(path, f"unreadable NIfTI (truncated, or not NIfTI?): {' '.join(str(exc).split())}") from exc
+    if data.ndim != 3:
+        raise DataError(path, f"expected a 3-D volume, got shape {data.shape}")
+    if labels:
+        if np.issubdtype(data.dtype, np.floating) and not np.array_equal(data, np.rint(data)):
+            odd = data[data != np.rint(data)]
+            raise DataError(path, f"labels stored as {data.dtype} include non-whole values such as {odd[0]:g}")
+        data = data.astype(np.int16)
+        if data.min() < 0 or data.max() > TUMOUR:
+            raise DataError(path, f"labels must be 0 background, 1 liver, 2 tumour; found {np.unique(data).tolist()}")
+    return image, data
+
+
+def _same_grid(image_path: Path, image: nib.Nifti1Image, label_path: Path, label: nib.Nifti1Image) -> None:
+    """Volume and segmentation must share shape and affine *as stored*: compared after each was
+    reoriented on its own, a mirrored segmentation header would match and its labels land mirrored."""
+    if image.shape != label.shape:
+        raise DataError(label_path, f"shape {label.shape} differs from {image_path.name} {image.shape}")
+    if not np.allclose(image.affine, label.affine, rtol=0, atol=AFFINE_TOLERANCE):
+        worst = float(np.abs(image.affine - label.affine).max())
+        raise DataError(
+            label_path,
+            f"affine differs from {image_path.name}'s by up to {worst:g} (tolerance {AFFINE_TOLERANCE:g}): "
+            "the labels would not lie on the image; fix the segmentation's header",
+        )
+
+
+def _canonical(image: nib.Nifti1Image, *arrays: np.ndarray) -> tuple[tuple[float, float], list[np.ndarray]]:
+    """In-plane voxel size (mm) and the arrays reoriented to the closest canonical (RAS+) axes."""
+    ornt = nib.orientations.io_orientation(image.affine)
+    affine = image.affine @ nib.orientations.inv_ornt_aff(ornt, image.shape)
+    zooms = np.sqrt((affine[:3, :3] ** 2).sum(axis=0)).astype(np.float32)
+    return (zooms[0], zooms[1]), [nib.orientations.apply_orientation(a, ornt) for a in arrays]
 
 
 def read_lits(
@@ -99,16 +135,10 @@ def read_lits(
     code: 0.4), for those whose fitted ellipse overlaps them less than that."""
     hw = patch_hw(patch_size)
     for name, image_path, label_path in find_pairs(Path(raw_dir)):
-        image, label = _load(image_path), _load(label_path)
-        if image.shape != label.shape or not np.allclose(image.affine, label.affine, atol=1e-3):
-            raise DataError(label_path, f"shape {label.shape} / affine differ from {image_path.name} {image.shape}")
-        labels = slices_from_volume(np.rint(np.asanyarray(label.dataobj)).astype(np.int16))
-        if labels.min() < 0 or labels.max() > TUMOUR:
-            raise DataError(
-                label_path, f"labels must be 0 background, 1 liver, 2 tumour; found {np.unique(labels).tolist()}"
-            )
-        hu = slices_from_volume(image.get_fdata(dtype=np.float32))
-        zooms = image.header.get_zooms()[:2]
+        (image, hu), (label, labels) = _load(image_path, labels=False), _load(label_path, labels=True)
+        _same_grid(image_path, image, label_path, label)
+        zooms, (hu, labels) = _canonical(image, hu, labels)
+        hu, labels = slices_from_volume(hu), slices_from_volume(labels)
         components, _ = ndimage.label(labels == TUMOUR, structure=_IN_PLANE)
         per_slice: dict[int, int] = {}
         source = str(image_path.relative_to(raw_dir))

@@ -15,6 +15,7 @@ import shutil
 import stat
 import tarfile
 import zipfile
+import zlib
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path, PurePosixPath
@@ -54,6 +55,15 @@ def extract(
     paths of the archive's selected files, in archive order (also those left as they were).
     """
     archive, target = Path(archive), Path(target)
+    try:
+        return _extract(archive, target, select, transform, overwrite)
+    except (zipfile.BadZipFile, tarfile.TarError, EOFError, zlib.error) as exc:
+        raise DataError(archive, f"corrupt or truncated archive ({exc}); download it again") from exc
+
+
+def _extract(
+    archive: Path, target: Path, select: Select | None, transform: Transform | None, overwrite: bool
+) -> list[PurePosixPath]:
     with _staging(target, archive.name) as staging:
         selected, written = [], []
         for path, data in _entries(archive):
@@ -100,7 +110,7 @@ def _entries(archive: Path) -> Iterator[tuple[PurePosixPath, IO[bytes]]]:
     elif tarfile.is_tarfile(archive):
         yield from _tar_entries(archive)
     else:
-        raise DataError(archive, "neither a zip nor a tar archive")
+        raise DataError(archive, "neither a zip nor a tar archive (truncated, or an error page?); download it again")
 
 
 def _zip_entries(archive: Path) -> Iterator[tuple[PurePosixPath, IO[bytes]]]:

@@ -19,6 +19,8 @@ from pathlib import Path
 import requests
 from tqdm import tqdm
 
+from ..errors import LesionmtlError
+
 log = logging.getLogger(__name__)
 
 CHUNK = 1 << 20
@@ -26,7 +28,7 @@ STREAM_CHUNK = 1 << 16  # a dropped connection loses at most this much of what i
 TIMEOUT_S = (30, 300)  # connect, read
 
 
-class DownloadError(RuntimeError):
+class DownloadError(LesionmtlError, RuntimeError):
     """A download failed; the message names the URL or file and what went wrong."""
 
 

@@ -16,6 +16,7 @@ import yaml
 
 from ..datasets.base import patch_hw
 from ..datasets.deeplesion import DEFAULT_KEEP_MARGIN
+from ..errors import ConfigError
 
 SOURCES = Path(__file__).with_name("sources.yaml")
 DEFAULT_RELEASE = {"deeplesion": "nih", "lits": "msd", "ham": "dataverse"}
@@ -77,7 +78,11 @@ def _sources() -> dict:
 
 @cache
 def _load(path: str | Path) -> dict:
-    return yaml.safe_load(Path(path).read_text())
+    """A sources file, read with the safe loader: plain values only, never Python objects."""
+    try:
+        return yaml.safe_load(Path(path).read_text())
+    except (OSError, yaml.YAMLError) as exc:
+        raise ConfigError(f"{path}: unreadable release definitions ({' '.join(str(exc).split())})") from exc
 
 
 def release(fmt: str, name: str | None = None) -> Release:
@@ -87,7 +92,7 @@ def release(fmt: str, name: str | None = None) -> Release:
         spec = _sources()[fmt][name]
     except KeyError:
         known = ", ".join(f"{f}: {', '.join(r)}" for f, r in _sources().items())
-        raise ValueError(f"no release {name!r} for format {fmt!r} (known: {known})") from None
+        raise ConfigError(f"no release {name!r} for format {fmt!r} (known: {known})") from None
     md5 = spec.get("md5", {})
     files = tuple(ReleaseFile(n, url, md5.get(n)) for n, url in spec["files"].items())
     return Release(

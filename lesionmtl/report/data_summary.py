@@ -49,6 +49,7 @@ def data_summary(
                 "Paper": PAPER_COUNTS.get(summary["format"], "-"),
                 "Dropped": _dropped(dropped),
                 "Why dropped": "; ".join(f"{kind} {n}" for kind, n in by_kind.items()) or "-",
+                "Changed (notes)": summary.get("n_recorded", 0),
                 "Ground truth": "yes" if summary["has_ground_truth"] else "no (scored against GrabCut)",
             }
         )
