@@ -19,8 +19,8 @@ from benchmarks.timing import Timer, median, time_calls
 
 def unpack(raw: Path, workdir: Path) -> dict:
     """Time unpacking the release-style zip of ``raw``'s slices with the fetch step's slice keeper."""
-    from lesionmtl.datasets.deeplesion import DEFAULT_KEEP_MARGIN, SliceKeeper
     from lesionmtl.fetching.archives import extract
+    from lesionmtl.fetching.deeplesion import DEFAULT_KEEP_MARGIN, SliceKeeper
 
     archive = workdir / "Images_png_01.zip"
     slices = sorted((raw / "Images_png").rglob("*.png"))

@@ -1,8 +1,8 @@
 """1. Training throughput of A1+L at our input size (120x120 padded to 128x128) vs the original 384x480.
 
-The timed code is the real training loop: ``lesionmtl.training.Trainer._train_epoch`` (ImageBatcher
--> forward_outputs -> alpha_seg * BCE + alpha_cls * CE -> backward -> Adam step, one ``.item()``
-per step), on random uint8 images, masks and cluster labels. Both sizes use the same model, encoder
+The timed code is the real training step: ``lesionmtl.training.Trainer.train_step`` (ImageBatcher
+-> forward_outputs -> alpha_seg * BCE + alpha_cls * CE -> backward -> Adam step, losses read back
+after each step), on random uint8 images, masks and cluster labels. Both sizes use the same model, encoder
 and batch size; only the input size differs.
 """
 
@@ -68,17 +68,16 @@ def measure_step_throughput(
             trainer = Trainer(config, data, state_dir)
             cuda = trainer.device.type == "cuda"
             if channels_last is False and cuda:
-                trainer.model = trainer.model.to(memory_format=torch.contiguous_format)
-                trainer.batcher.memory_format = torch.contiguous_format
-            if warmup_steps:
-                trainer.data.train_idx = np.arange(batch_size * warmup_steps)
-                trainer._train_epoch(0)
-            trainer.data.train_idx = np.arange(batch_size * steps)
+                trainer.set_memory_format(torch.contiguous_format)
+            batches = np.arange(n).reshape(-1, batch_size)
+            for rows in batches[:warmup_steps]:
+                trainer.train_step(rows)
             if cuda:
                 torch.cuda.synchronize()
                 torch.cuda.reset_peak_memory_stats()
             with Timer() as t:
-                trainer._train_epoch(1)  # .item() per step: every step has finished when it returns
+                for rows in batches[:steps]:
+                    trainer.train_step(rows)  # reads the losses back: every step has finished when it returns
                 if cuda:
                     torch.cuda.synchronize()
             out = {

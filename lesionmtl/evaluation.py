@@ -11,10 +11,8 @@ from sklearn.neighbors import NearestNeighbors
 from sklearn.preprocessing import StandardScaler
 
 from lesionmtl.clustering import shape_features
-from lesionmtl.devices import select_device
+from lesionmtl.inference import Predictor
 from lesionmtl.metrics import LENGTH_METRICS, score_masks
-from lesionmtl.models import PAIRED
-from lesionmtl.training import load_model, predict
 
 log = logging.getLogger(__name__)
 
@@ -61,10 +59,10 @@ def evaluate_run(
             f"cannot score: {len(images)} patches but {len(truth)} reference masks "
             "(a dataset without ground truth must be scored against GrabCut: set score_against: grabcut)"
         )
-    model, checkpoint = load_model(model_path, select_device(device))
-    partners = images[partner_rows(lesions)] if checkpoint["arch"] in PAIRED else None
-    probs, logits = predict(model, images, device=next(model.parameters()).device, partners=partners)
-    predictions = probs >= 0.5
+    predictor = Predictor.from_checkpoint(model_path, device=device)
+    partners = images[partner_rows(lesions)] if predictor.paired else None
+    prediction = predictor.predict(images, partners=partners)
+    predictions, logits = prediction.masks(), prediction.class_logits
     frames = []
     for split, rows in lesions.groupby("split"):
         idx = rows["patch_index"].to_numpy()

@@ -14,6 +14,7 @@ import torch.nn.functional as F
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
+PAD_MULTIPLE = 16  # DeepLabV3+ downsamples by 16
 
 
 def memory_format(device: torch.device | str) -> torch.memory_format:
@@ -21,14 +22,14 @@ def memory_format(device: torch.device | str) -> torch.memory_format:
     return torch.channels_last if torch.device(device).type == "cuda" else torch.contiguous_format
 
 
-def padded_size(size: int, multiple: int = 16) -> int:
+def padded_size(size: int, multiple: int = PAD_MULTIPLE) -> int:
     return -(-size // multiple) * multiple
 
 
 class ImageBatcher:
     """Turns rows of an (N,H,W,3) uint8 stack into normalised, padded (B,3,H',W') batches."""
 
-    def __init__(self, images: np.ndarray, device: torch.device, multiple: int = 16):
+    def __init__(self, images: np.ndarray, device: torch.device, multiple: int = PAD_MULTIPLE):
         if images.ndim != 4 or images.shape[-1] != 3 or images.dtype != np.uint8:
             raise ValueError(f"expected (N,H,W,3) uint8 patches, got {images.shape} {images.dtype}")
         self.images = torch.from_numpy(np.ascontiguousarray(images)).to(device).permute(0, 3, 1, 2)

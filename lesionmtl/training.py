@@ -6,6 +6,8 @@ epoch the whole training state (model, optimiser, RNG, early-stopping state, his
 atomically to ``state_dir``, so a killed job restarted with the same arguments continues from its
 last complete epoch. On the CPU it ends with the same weights as an uninterrupted run; on CUDA,
 where cuDNN picks non-deterministic kernels (``cudnn.benchmark``), with equally good ones.
+The state, like the final checkpoint (:mod:`lesionmtl.checkpoints`), holds only tensors and plain
+values and is loaded with ``weights_only=True``.
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ import torch.nn.functional as F
 from tqdm import tqdm
 
 from lesionmtl import __version__
+from lesionmtl.checkpoints import DataSource, build_checkpoint, save_checkpoint
 from lesionmtl.devices import select_device
 from lesionmtl.io import atomic_path, save_json, save_parquet
 from lesionmtl.models import (
@@ -154,7 +157,12 @@ def _fingerprint(config: TrainConfig, data: TrainingData) -> str:
 
 
 class Trainer:
-    """Holds model, optimiser and data on one device; ``fit`` runs epochs until done."""
+    """Holds model, optimiser and data on one device; ``fit`` runs epochs until done.
+
+    ``fit`` is built from public steps that benchmarks and variants call or override:
+    :meth:`epoch_batches`, :meth:`train_step`, :meth:`run_epoch`, :meth:`validation_step`,
+    :meth:`validate`, :meth:`on_epoch_end` and :meth:`finished`.
+    """
 
     def __init__(self, config: TrainConfig, data: TrainingData, state_dir: Path):
         if needs_clusters(config.arch) and data.clusters is None:
@@ -190,8 +198,13 @@ class Trainer:
         self.bad_epochs = 0
         self.fingerprint = _fingerprint(config, data)
 
-    # -- one epoch ---------------------------------------------------------------------------
-    def _losses(self, rows: np.ndarray) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None, torch.Tensor]:
+    # -- steps and epochs (public: the loop below and the benchmarks use them) -----------------
+    def set_memory_format(self, layout: torch.memory_format) -> None:
+        """Lay out model and inputs as ``layout`` instead of the device's default (benchmarks)."""
+        self.model = self.model.to(memory_format=layout)
+        self.batcher.memory_format = layout
+
+    def _losses(self, rows: np.ndarray) -> tuple[torch.Tensor, torch.Tensor | None, torch.Tensor | None, torch.Tensor]:
         images = self.batcher.batch(rows)
         with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.autocast):
             mask_logits, class_logits = forward_outputs(self.model, images)
@@ -204,48 +217,89 @@ class Trainer:
             cls = F.cross_entropy(class_logits.float(), self.clusters[idx])
         return seg, cls, class_logits, mask_logits
 
-    def _train_epoch(self, epoch: int) -> dict:
-        self.model.train()
-        sums = {"loss": 0.0, "seg_loss": 0.0, "cls_loss": 0.0}
+    def epoch_batches(self) -> list[np.ndarray]:
+        """This epoch's batches of training rows (pairs of one cluster for ``acosegc``)."""
         if self.config.arch in PAIRED and self.data.clusters is not None:
-            batches = _cluster_pair_batches(
+            return _cluster_pair_batches(
                 self.data.train_idx, self.data.clusters, self.config.batch_size, self.generator
             )
-        else:
-            batches = _epoch_batches(self.data.train_idx, self.config.batch_size, self.generator)
+        return _epoch_batches(self.data.train_idx, self.config.batch_size, self.generator)
+
+    def train_step(self, rows: np.ndarray) -> dict[str, float]:
+        """One optimiser step on the patches ``rows``; their mean ``loss``, ``seg_loss`` and ``cls_loss``.
+
+        Reading the losses waits for the step to finish, so a step has run when this returns.
+        """
+        self.model.train()
+        seg, cls, _, _ = self._losses(rows)
+        loss = self.config.alpha_seg * seg + (self.config.alpha_cls * cls if cls is not None else 0.0)
+        self.optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        self.optimizer.step()
+        return {"loss": loss.item(), "seg_loss": seg.item(), "cls_loss": cls.item() if cls is not None else 0.0}
+
+    def run_epoch(self, epoch: int) -> dict[str, float]:
+        """Train on every batch of :meth:`epoch_batches`; the patch-weighted mean losses as ``train_*``."""
+        sums = {"loss": 0.0, "seg_loss": 0.0, "cls_loss": 0.0}
+        batches = self.epoch_batches()
         for rows in tqdm(batches, desc=f"epoch {epoch}", leave=False, mininterval=5):
-            seg, cls, _, _ = self._losses(rows)
-            loss = self.config.alpha_seg * seg + (self.config.alpha_cls * cls if cls is not None else 0.0)
-            self.optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            self.optimizer.step()
-            sums["loss"] += loss.item() * len(rows)
-            sums["seg_loss"] += seg.item() * len(rows)
-            sums["cls_loss"] += cls.item() * len(rows) if cls is not None else 0.0
+            for key, value in self.train_step(rows).items():
+                sums[key] += value * len(rows)
         n = sum(len(b) for b in batches)
         return {f"train_{k}": v / n for k, v in sums.items()}
 
     @torch.no_grad()
-    def _validate(self) -> dict:
+    def validation_step(self, rows: np.ndarray) -> dict[str, float]:
+        """Sums over the patches ``rows``: ``seg_loss``, Dice ``intersection`` and ``total``, ``correct`` clusters."""
         self.model.eval()
-        seg_sum, inter, total, correct = 0.0, 0.0, 0.0, 0
-        rows_all = self.data.val_idx
-        for start in range(0, len(rows_all), self.config.batch_size * 4):
-            rows = rows_all[start : start + self.config.batch_size * 4]
-            seg, _, class_logits, mask_logits = self._losses(rows)
-            seg_sum += float(seg) * len(rows)
-            pred = mask_logits > 0
-            target = self.masks[torch.as_tensor(rows, device=self.device)]
-            inter += float((pred & target).sum())
-            total += float(pred.sum() + target.sum())
-            if class_logits is not None:
-                labels = self.clusters[torch.as_tensor(rows, device=self.device)]
-                correct += int((class_logits.argmax(1) == labels).sum())
-        n = len(rows_all)
-        out = {"val_seg_loss": seg_sum / n, "val_dice": 2 * inter / total if total else 1.0}
-        if self.clusters is not None:
-            out["val_cls_acc"] = correct / n
+        seg, _, class_logits, mask_logits = self._losses(rows)
+        idx = torch.as_tensor(rows, device=self.device)
+        pred, target = mask_logits > 0, self.masks[idx]
+        out = {
+            "seg_loss": float(seg) * len(rows),
+            "intersection": float((pred & target).sum()),
+            "total": float(pred.sum() + target.sum()),
+            "correct": 0.0,
+        }
+        if class_logits is not None:
+            out["correct"] = float((class_logits.argmax(1) == self.clusters[idx]).sum())
         return out
+
+    def validate(self) -> dict[str, float]:
+        """Validation segmentation loss, Dice over all validation pixels, and cluster accuracy."""
+        rows_all, step = self.data.val_idx, self.config.batch_size * 4
+        sums = {"seg_loss": 0.0, "intersection": 0.0, "total": 0.0, "correct": 0.0}
+        for start in range(0, len(rows_all), step):
+            for key, value in self.validation_step(rows_all[start : start + step]).items():
+                sums[key] += value
+        n = len(rows_all)
+        out = {
+            "val_seg_loss": sums["seg_loss"] / n,
+            "val_dice": 2 * sums["intersection"] / sums["total"] if sums["total"] else 1.0,
+        }
+        if self.clusters is not None:
+            out["val_cls_acc"] = sums["correct"] / n
+        return out
+
+    def on_epoch_end(self, row: dict) -> None:
+        """Record an epoch's history ``row``: early-stopping state, best weights, resumable state."""
+        if row["val_seg_loss"] < self.best_loss:
+            self.best_loss, self.bad_epochs = row["val_seg_loss"], 0
+            self._save_best()
+        else:
+            self.bad_epochs += 1
+        self.history.append(row)
+        self._save_state()
+        log.info(
+            "epoch %d/%d  train loss %.4f  val seg loss %.4f  val dice %.3f%s  (%.1fs)",
+            row["epoch"],
+            self.config.epochs,
+            row["train_loss"],
+            row["val_seg_loss"],
+            row["val_dice"],
+            f"  val cls acc {row['val_cls_acc']:.3f}" if "val_cls_acc" in row else "",
+            row["seconds"],
+        )
 
     # -- state --------------------------------------------------------------------------------
     def _save_state(self) -> None:
@@ -273,7 +327,7 @@ class Trainer:
             return
         # On the CPU: RNG states must be CPU byte tensors, and load_state_dict moves weights and
         # optimiser state to the parameters' device itself (Adam keeps its step counts on the CPU).
-        state = torch.load(path, map_location="cpu", weights_only=False)
+        state = torch.load(path, map_location="cpu", weights_only=True)
         if state.get("fingerprint") != self.fingerprint:
             log.warning("ignoring %s: it belongs to a run with other settings or data", path)
             return
@@ -288,7 +342,8 @@ class Trainer:
         self.bad_epochs = state["bad_epochs"]
         log.info("resumed from %s after epoch %d", path, len(self.history))
 
-    def _finished(self) -> bool:
+    def finished(self) -> bool:
+        """Whether the epoch budget or the patience has run out."""
         return len(self.history) >= self.config.epochs or self.bad_epochs >= self.config.patience
 
     # -- main ---------------------------------------------------------------------------------
@@ -296,28 +351,12 @@ class Trainer:
         """Train until the epoch budget or the patience runs out; return the run summary."""
         self.state_dir.mkdir(parents=True, exist_ok=True)
         self._resume()
-        while not self._finished():
+        while not self.finished():
             epoch = len(self.history) + 1
             started = time.perf_counter()
-            row = {"epoch": epoch, **self._train_epoch(epoch), **self._validate()}
+            row = {"epoch": epoch, **self.run_epoch(epoch), **self.validate()}
             row["seconds"] = time.perf_counter() - started
-            if row["val_seg_loss"] < self.best_loss:
-                self.best_loss, self.bad_epochs = row["val_seg_loss"], 0
-                self._save_best()
-            else:
-                self.bad_epochs += 1
-            self.history.append(row)
-            self._save_state()
-            log.info(
-                "epoch %d/%d  train loss %.4f  val seg loss %.4f  val dice %.3f%s  (%.1fs)",
-                epoch,
-                self.config.epochs,
-                row["train_loss"],
-                row["val_seg_loss"],
-                row["val_dice"],
-                f"  val cls acc {row['val_cls_acc']:.3f}" if "val_cls_acc" in row else "",
-                row["seconds"],
-            )
+            self.on_epoch_end(row)
         best_epoch = int(np.argmin([h["val_seg_loss"] for h in self.history])) + 1
         return {
             "epochs_run": len(self.history),
@@ -347,22 +386,41 @@ def environment_facts(device: torch.device) -> dict:
 
 
 def train_run(
-    config: TrainConfig, data: TrainingData, out_model: Path, out_history: Path, out_run: Path, state_dir: Path
+    config: TrainConfig,
+    data: TrainingData,
+    out_model: Path,
+    out_history: Path,
+    out_run: Path,
+    state_dir: Path,
+    source: DataSource | None = None,
 ) -> dict:
-    """Train one run and write its best checkpoint, per-epoch history and run facts."""
+    """Train one run and write its best checkpoint (:mod:`lesionmtl.checkpoints`), per-epoch
+    history and run facts. ``source``: the dataset the patches came from, so that the checkpoint
+    says how to cut patches for it (None for bare arrays, as in tests and benchmarks)."""
     wall = time.perf_counter()
     trainer = Trainer(config, data, state_dir)
     summary = trainer.fit()
     best_state = torch.load(Path(state_dir) / "best.pt", map_location="cpu", weights_only=True)
-    checkpoint = {
-        "state_dict": best_state,
-        "arch": config.arch,
-        "encoder": config.encoder,
-        "n_clusters": data.n_clusters if config.arch in WITH_CLUSTER_HEAD else None,
-        "patch_shape": list(data.images.shape[1:3]),
-    }
-    with atomic_path(out_model) as tmp:
-        torch.save(checkpoint, tmp)
+    environment = environment_facts(trainer.device)
+    settings = {k: v for k, v in asdict(config).items() if k not in ("threads", "device")}
+    checkpoint = build_checkpoint(
+        best_state,
+        model={
+            "arch": config.arch,
+            "encoder": config.encoder,
+            "n_clusters": data.n_clusters if config.arch in WITH_CLUSTER_HEAD else None,
+            "in_channels": 3,
+            "head_dropout": config.head_dropout,
+            "parameters": count_parameters(trainer.model),
+        },
+        patch_hw=data.images.shape[1:3],
+        training={**settings, **{k: summary[k] for k in ("epochs_run", "best_epoch", "best_val_seg_loss")}},
+        n_train=len(data.train_idx),
+        n_val=len(data.val_idx),
+        source=source,
+        software={k: str(environment[k]) for k in ("torch", "segmentation_models_pytorch")},  # TorchVersion is no str
+    )
+    save_checkpoint(out_model, checkpoint)
     save_parquet(out_history, pd.DataFrame(trainer.history))
     facts = {
         **summary,
@@ -372,44 +430,9 @@ def train_run(
         "n_train": int(len(data.train_idx)),
         "n_val": int(len(data.val_idx)),
         "parameters": count_parameters(trainer.model),
-        **environment_facts(trainer.device),
+        **environment,
     }
     save_json(out_run, facts)
     # The run is complete: its resumable state is no longer needed.
     shutil.rmtree(state_dir, ignore_errors=True)
     return facts
-
-
-def load_model(checkpoint_path: Path, device: torch.device | str = "cpu") -> tuple[torch.nn.Module, dict]:
-    """Rebuild a trained model from its checkpoint (no weights are fetched)."""
-    checkpoint = torch.load(checkpoint_path, map_location="cpu", weights_only=False)
-    model = build_model(checkpoint["arch"], encoder=checkpoint["encoder"], n_clusters=checkpoint["n_clusters"])
-    model.load_state_dict(checkpoint["state_dict"])
-    return model.to(device, memory_format=memory_format(device)).eval(), checkpoint
-
-
-@torch.no_grad()
-def predict(
-    model: torch.nn.Module,
-    images: np.ndarray,
-    device: torch.device | str = "cpu",
-    batch_size: int = 32,
-    partners: np.ndarray | None = None,
-) -> tuple[np.ndarray, np.ndarray | None]:
-    """Foreground probabilities (N,H,W) float32 and class logits (N,K) or None.
-
-    ``partners`` (N,H,W,3): for co-segmentation, the image each patch is paired with.
-    """
-    device = torch.device(device)
-    batcher = ImageBatcher(images, device)
-    partner_batcher = ImageBatcher(partners, device) if partners is not None else None
-    probs, logits = [], []
-    model.eval()
-    for start in range(0, len(images), batch_size):
-        rows = np.arange(start, min(start + batch_size, len(images)))
-        paired = partner_batcher.batch(rows) if partner_batcher is not None else None
-        mask_logits, class_logits = forward_outputs(model, batcher.batch(rows), paired)
-        probs.append(torch.sigmoid(batcher.crop(mask_logits.float()))[:, 0].cpu().numpy())
-        if class_logits is not None:
-            logits.append(class_logits.float().cpu().numpy())
-    return np.concatenate(probs), (np.concatenate(logits) if logits else None)

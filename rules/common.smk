@@ -114,7 +114,12 @@ def run_inputs(wildcards):
 
 
 def training_inputs(wildcards):
-    return {**run_inputs(wildcards), "masks": supervision_masks(wildcards)}
+    """A run's inputs, its masks, and ingest.json: how patches were cut, which the checkpoint carries."""
+    return {
+        **run_inputs(wildcards),
+        "masks": supervision_masks(wildcards),
+        "ingest": paths.ingest_summary(wildcards.dataset),
+    }
 
 
 def evaluation_inputs(wildcards):

@@ -14,8 +14,9 @@ import numpy as np
 import pytest
 
 from lesionmtl.datasets import DataError, ingest
-from lesionmtl.datasets.deeplesion import needed_slices
+from lesionmtl.datasets.deeplesion import read_deeplesion
 from lesionmtl.fetching.archives import UnsafeArchive, extract
+from lesionmtl.fetching.deeplesion import SliceKeeper, needed_slices
 from lesionmtl.fetching.download import Checksum, ChecksumMismatch, DownloadError, download
 from lesionmtl.fetching.fetch import _static_checksum, fetch
 from lesionmtl.fetching.releases import check_source, files_to_fetch, files_to_put_by_hand, release
@@ -405,6 +406,21 @@ def test_deeplesion_archive_keeps_only_the_needed_slices_and_the_same_patches(mi
     np.testing.assert_array_equal(
         np.load(tmp_path / "ours/patches/images.npy"), np.load(tmp_path / "theirs/patches/images.npy")
     )
+
+
+def test_fetch_and_reader_parse_dl_info_rows_one_way(tmp_path):
+    """The slices to unpack come from the reader's own row parser: a row the reader cannot read
+    stops the fetch step before any archive is opened, with the reader's message."""
+    raw = tmp_path / "raw"
+    shutil.copytree(synthetic("deeplesion", tmp_path), raw)
+    lines = (raw / "DL_info.csv").read_text().splitlines()
+    lines[3] = lines[3].rsplit(",", 1)[0] + ",4"  # Train_Val_Test of file line 4
+    (raw / "DL_info.csv").write_text("\n".join(lines) + "\n")
+    with pytest.raises(DataError, match=r"DL_info\.csv, row 4: Train_Val_Test must be 1, 2 or 3") as fetching:
+        SliceKeeper(raw / "DL_info.csv", margin=None)
+    with pytest.raises(DataError) as reading:
+        list(read_deeplesion(raw, patch_size=PATCH))
+    assert str(fetching.value) == str(reading.value)
 
 
 def test_tampered_archive_fails_its_listed_checksum(mirror, tmp_path, monkeypatch):

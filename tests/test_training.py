@@ -14,7 +14,8 @@ import pandas as pd
 import pytest
 import torch
 
-from lesionmtl.training import TrainConfig, TrainingData, _cluster_pair_batches, load_model, predict, train_run
+from lesionmtl.inference import Predictor
+from lesionmtl.training import TrainConfig, Trainer, TrainingData, _cluster_pair_batches, train_run
 
 
 def squares(n: int = 40, size: int = 48, seed: int = 0) -> TrainingData:
@@ -51,11 +52,11 @@ def test_joint_training_learns_masks_and_classes(tmp_path):
     assert run["device"] == "cpu" and run["seed"] == 0 and "torch" in run
     assert not (tmp_path / "state").exists()  # finished runs leave no resumable state behind
 
-    model, checkpoint = load_model(tmp_path / "model.pt")
-    assert checkpoint["n_clusters"] == 3
-    probs, logits = predict(model, data.images[30:])
-    assert probs.shape == data.masks[30:].shape and logits.shape == (10, 3)
-    pred = probs > 0.5
+    predictor = Predictor.from_checkpoint(tmp_path / "model.pt")
+    assert predictor.facts["model"]["n_clusters"] == 3
+    prediction = predictor.predict(data.images[30:])
+    assert prediction.probabilities.shape == data.masks[30:].shape and prediction.class_logits.shape == (10, 3)
+    pred = prediction.masks()
     dice = 2 * (pred & data.masks[30:]).sum() / (pred.sum() + data.masks[30:].sum())
     assert dice > 0.5
 
@@ -67,6 +68,27 @@ def test_early_stopping_stops_when_validation_loss_stalls(tmp_path):
     facts = _train(tmp_path, config, data)
     assert facts["stopped_early"] and facts["epochs_run"] < 30
     assert facts["epochs_run"] - facts["best_epoch"] == 1
+
+
+def test_the_public_steps_are_the_training_loop(tmp_path):
+    """Driving run_epoch / validate / on_epoch_end by hand (as benchmarks and variants do) trains
+    exactly as fit does."""
+    torch.set_num_threads(1)
+    data = squares(n=16, size=32)
+    config = TrainConfig(arch="a1l", encoder="resnet18", epochs=2, patience=2, seed=0)
+    fitted = Trainer(config, data, tmp_path / "fit")
+    fitted.fit()
+    stepped = Trainer(config, data, tmp_path / "steps")
+    while not stepped.finished():
+        epoch = len(stepped.history) + 1
+        stepped.on_epoch_end({"epoch": epoch, **stepped.run_epoch(epoch), **stepped.validate(), "seconds": 0.0})
+    pd.testing.assert_frame_equal(
+        pd.DataFrame(fitted.history).drop(columns="seconds"), pd.DataFrame(stepped.history).drop(columns="seconds")
+    )
+    assert (tmp_path / "steps" / "best.pt").exists() and (tmp_path / "steps" / "last.pt").exists()
+    losses = stepped.train_step(data.train_idx[:4])
+    assert set(losses) == {"loss", "seg_loss", "cls_loss"} and losses["cls_loss"] > 0
+    assert losses["loss"] == pytest.approx(50 * losses["seg_loss"] + losses["cls_loss"], rel=1e-5)
 
 
 def test_cluster_model_without_clusters_is_refused(tmp_path):
@@ -100,7 +122,7 @@ def _run_training(out: Path, kill_after_epochs: int | None = None) -> None:
     state = out / "state" / "last.pt"
     deadline = time.time() + 300
     while time.time() < deadline:
-        if state.exists() and len(torch.load(state, weights_only=False)["history"]) >= kill_after_epochs:
+        if state.exists() and len(torch.load(state, weights_only=True)["history"]) >= kill_after_epochs:
             break
         assert proc.poll() is None, "training finished before it could be killed"
         time.sleep(0.05)
@@ -115,8 +137,8 @@ def test_killed_training_resumes_to_the_same_weights(tmp_path):
     assert not (resumed / "model.pt").exists()
     _run_training(resumed)
 
-    a = torch.load(uninterrupted / "model.pt", weights_only=False)["state_dict"]
-    b = torch.load(resumed / "model.pt", weights_only=False)["state_dict"]
+    a = torch.load(uninterrupted / "model.pt", weights_only=True)["state_dict"]
+    b = torch.load(resumed / "model.pt", weights_only=True)["state_dict"]
     assert a.keys() == b.keys()
     for name in a:
         assert torch.equal(a[name], b[name]), name
@@ -140,7 +162,9 @@ def test_co_segmentation_trains_on_pairs(tmp_path):
     data = squares(n=24, size=32)
     facts = _train(tmp_path, TrainConfig(arch="acosegc", encoder="resnet18", epochs=2, batch_size=8, seed=0), data)
     assert facts["epochs_run"] == 2
-    model, checkpoint = load_model(tmp_path / "model.pt")
-    assert checkpoint["arch"] == "acosegc" and checkpoint["n_clusters"] is None
-    probs, logits = predict(model, data.images[:4], partners=data.images[4:8])
-    assert probs.shape == (4, 32, 32) and logits is None
+    predictor = Predictor.from_checkpoint(tmp_path / "model.pt")
+    assert predictor.arch == "acosegc" and predictor.facts["model"]["n_clusters"] is None
+    prediction = predictor.predict(data.images[:4], partners=data.images[4:8])
+    assert prediction.probabilities.shape == (4, 32, 32) and prediction.class_logits is None
+    with pytest.raises(ValueError, match="needs a partner patch"):
+        predictor.predict(data.images[:4])

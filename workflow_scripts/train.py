@@ -4,6 +4,7 @@ log_to(snakemake.log[0])
 
 from pathlib import Path
 
+from lesionmtl.checkpoints import DataSource
 from lesionmtl.training import TrainConfig, load_training_data, train_run
 
 w, p = snakemake.wildcards, snakemake.params
@@ -22,4 +23,5 @@ data = load_training_data(
     Path(snakemake.input.clusters) if "clusters" in snakemake.input.keys() else None,
 )
 out = snakemake.output
-train_run(config, data, Path(out.model), Path(out.history), Path(out.run), Path(p.state_dir))
+source = DataSource.from_ingest_json(Path(snakemake.input.ingest), w.dataset, w.supervision)
+train_run(config, data, Path(out.model), Path(out.history), Path(out.run), Path(p.state_dir), source)

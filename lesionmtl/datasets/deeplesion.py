@@ -1,6 +1,7 @@
 """DeepLesion reader: ``DL_info.csv`` + ``Images_png/<series>/<slice>.png`` (+ optional ``true_masks/``).
 
-Each CSV row is one lesion.  The patch is centred on the lesion's bounding box; its three
+Each CSV row is one lesion, parsed once into a :class:`DLInfoRow` (which the fetch step's slice
+selection, :mod:`lesionmtl.fetching.deeplesion`, reads too).  The patch is centred on the lesion's bounding box; its three
 channels are the slices 2 mm below, at and above the key slice, interpolated linearly between
 stored slices at the series' slice interval and windowed by the row's ``DICOM_windows``.
 """
@@ -8,10 +9,10 @@ stored slices at the series' slice interval and windowed by the row's ``DICOM_wi
 from __future__ import annotations
 
 import math
-from collections import defaultdict
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from functools import lru_cache
-from pathlib import Path, PurePosixPath
+from pathlib import Path
 
 import cv2
 import numpy as np
@@ -34,7 +35,6 @@ REQUIRED = (
 HU_OFFSET = 32768
 OFFSETS_MM = (-2.0, 0.0, 2.0)
 SPLITS = {"1": "train", "2": "val", "3": "test"}
-DEFAULT_KEEP_MARGIN = 64  # px kept around each lesion box when unpacking: patches up to 128 px
 
 
 def channel_slices(key: int, first: int, last: int, interval_mm: float) -> list[list[tuple[int, float]]]:
@@ -60,65 +60,6 @@ def slice_path(folder: Path, index: int) -> Path:
     return path
 
 
-Box = tuple[float, float, float, float]
-
-
-def needed_slices(csv_path: Path) -> dict[tuple[str, int], list[Box]]:
-    """Every stored slice the reader opens, ``(series, index)``, with the 0-based boxes of the
-    lesions that need it: the key slices and their neighbours for the -2 / 0 / +2 mm channels."""
-    needed: dict[tuple[str, int], list[Box]] = defaultdict(list)
-    for line, row in enumerate(read_table(csv_path, REQUIRED).to_dict("records"), start=2):
-        try:
-            series, key = series_and_key(row)
-            box = tuple(float(v) for v in _numbers(row, "Bounding_boxes", 4) - 1.0)
-            first, last = _numbers(row, "Slice_range", 2).astype(int)
-            interval = _numbers(row, "Spacing_mm_px_", 3)[2]
-            if interval <= 0:
-                raise ValueError("slice interval (third Spacing_mm_px_ value) must be > 0")
-        except ValueError as exc:
-            raise DataError(csv_path, str(exc), row=line) from exc
-        for index in {key} | {i for terms in channel_slices(key, first, last, interval) for i, _ in terms}:
-            needed[(series, index)].append(box)
-    return dict(needed)
-
-
-class SliceKeeper:
-    """What to keep of a DeepLesion ``Images_png_NN.zip``: the slices the patches need and, of
-    each, only the pixels within ``margin`` of a lesion box that uses it (the rest is set to the
-    slice's minimum, so the kept PNGs compress to a fraction of their size; geometry, file names
-    and bit depth stay as published).  ``margin=None`` keeps whole slices.
-
-    A patch of side ``p`` centred on a lesion box lies inside the kept region when ``p <= 2 * margin``.
-    """
-
-    def __init__(self, csv_path: Path, margin: int | None):
-        self.needed = needed_slices(csv_path)
-        self.margin = margin
-
-    def _key(self, path: PurePosixPath) -> tuple[str, int] | None:
-        parts = path.parts
-        if len(parts) < 3 or parts[-3] != "Images_png" or path.suffix != ".png" or not path.stem.isdigit():
-            return None
-        return parts[-2], int(path.stem)
-
-    def select(self, path: PurePosixPath) -> bool:
-        return self._key(path) in self.needed
-
-    def transform(self, path: PurePosixPath, data: bytes) -> bytes:
-        if self.margin is None:
-            return data
-        image = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_UNCHANGED)
-        if image is None or image.dtype != np.uint16 or image.ndim != 2:
-            raise DataError(path, "unreadable or not a 16-bit grey PNG")
-        keep = np.zeros(image.shape, dtype=bool)
-        for x0, y0, x1, y1 in self.needed[self._key(path)]:
-            r0, c0 = (max(int(math.floor(v - self.margin)), 0) for v in (y0, x0))
-            keep[r0 : int(math.ceil(y1 + self.margin)) + 1, c0 : int(math.ceil(x1 + self.margin)) + 1] = True
-        image[~keep] = image.min()
-        _, encoded = cv2.imencode(".png", image, [cv2.IMWRITE_PNG_COMPRESSION, 6])
-        return encoded.tobytes()
-
-
 def _numbers(row: dict, column: str, count: int) -> np.ndarray:
     try:
         values = np.array([float(v) for v in row[column].split(",")])
@@ -134,6 +75,75 @@ def _integer(row: dict, column: str) -> int:
         return int(row[column])
     except ValueError:
         raise ValueError(f"column {column} must hold a whole number, got {row[column]!r}") from None
+
+
+@dataclass(frozen=True, eq=False)
+class DLInfoRow:
+    """One ``DL_info.csv`` row, parsed and checked once, for the reader and for the fetch step's
+    slice selection. Coordinates are 0-based pixels (the file's are 1-based)."""
+
+    line: int  # line of the file (the header is line 1)
+    file_name: str  # <series>_<key slice>.png
+    series: str  # folder under Images_png/
+    key: int  # Key_slice_index
+    patient: int  # Patient_index
+    points: np.ndarray  # (4, 2) RECIST endpoints: long axis, then short axis
+    box: np.ndarray  # (4,) Bounding_boxes x0, y0, x1, y1
+    slice_range: tuple[int, int]  # first and last stored slice of the series
+    spacing: tuple[float, float, float]  # mm per pixel in x and y, slice interval in mm
+    window: tuple[float, float]  # DICOM_windows: HU min, max
+    split: str  # train, val or test
+    fields: dict[str, str]  # the row as read, every column
+
+    @classmethod
+    def parse(cls, row: dict[str, str], line: int) -> DLInfoRow:
+        """Raises ValueError naming the column and the value when the row cannot be read."""
+        series, key = series_and_key(row)
+        first, last = (int(v) for v in _numbers(row, "Slice_range", 2))
+        spacing = _numbers(row, "Spacing_mm_px_", 3)
+        window = _numbers(row, "DICOM_windows", 2)
+        split = SPLITS.get(row["Train_Val_Test"].strip())
+        if split is None:
+            raise ValueError(f"Train_Val_Test must be 1, 2 or 3, got {row['Train_Val_Test']!r}")
+        if not first <= key <= last:
+            raise ValueError(f"Key_slice_index {key} outside Slice_range {first}-{last}")
+        if spacing[2] <= 0:
+            raise ValueError(f"slice interval (third Spacing_mm_px_ value) must be > 0, got {spacing[2]:g}")
+        if window[0] >= window[1]:
+            raise ValueError(f"DICOM_windows must be min, max with min < max, got {row['DICOM_windows']!r}")
+        return cls(
+            line=line,
+            file_name=row["File_name"].strip(),
+            series=series,
+            key=key,
+            patient=_integer(row, "Patient_index"),
+            points=parse_recist(_numbers(row, "Measurement_coordinates", 8)) - 1.0,
+            box=_numbers(row, "Bounding_boxes", 4) - 1.0,
+            slice_range=(first, last),
+            spacing=(float(spacing[0]), float(spacing[1]), float(spacing[2])),
+            window=(float(window[0]), float(window[1])),
+            split=split,
+            fields=dict(row),
+        )
+
+    def channel_slices(self) -> list[list[tuple[int, float]]]:
+        """The stored slices (and weights) of the patch's -2 / 0 / +2 mm channels."""
+        return channel_slices(self.key, *self.slice_range, self.spacing[2])
+
+    def slices_read(self) -> set[int]:
+        """Every stored slice of the series the reader opens for this lesion."""
+        return {self.key} | {index for terms in self.channel_slices() for index, _ in terms}
+
+
+def read_dl_info(csv_path: Path) -> list[DLInfoRow]:
+    """Every row of a ``DL_info.csv``, parsed; a :class:`DataError` names the first bad row."""
+    rows = []
+    for line, row in enumerate(read_table(csv_path, REQUIRED).to_dict("records"), start=2):
+        try:
+            rows.append(DLInfoRow.parse(row, line))
+        except ValueError as exc:
+            raise DataError(csv_path, str(exc), row=line) from exc
+    return rows
 
 
 def read_deeplesion(
@@ -168,24 +178,24 @@ def read_deeplesion(
         return image
 
     seen: dict[str, int] = {}
-    first_line: dict[tuple[str, str], int] = {}
-    for line, row in enumerate(read_table(csv_path, REQUIRED).to_dict("records"), start=2):
-        lesion = (row["File_name"].strip(), " ".join(row["Measurement_coordinates"].replace(",", " ").split()))
+    first_line: dict[tuple, int] = {}
+    for row in read_dl_info(csv_path):
+        lesion = (row.file_name, tuple(row.points.ravel()))
         try:
             if lesion in first_line:  # read again, it would renumber the slice's real next lesion
                 yield Rejection(
-                    f"{lesion[0].removesuffix('.png')} row {line}",
+                    f"{row.file_name.removesuffix('.png')} row {row.line}",
                     csv_path.name,
                     DUPLICATE,
-                    f"row {line} repeats the lesion of row {first_line[lesion]}",
-                    group_id=str(_integer(row, "Patient_index")),
-                    split=SPLITS.get(row["Train_Val_Test"].strip()),
+                    f"row {row.line} repeats the lesion of row {first_line[lesion]}",
+                    group_id=str(row.patient),
+                    split=row.split,
                 )
                 continue
-            first_line[lesion] = line
+            first_line[lesion] = row.line
             yield _sample(raw_dir, row, hw, load, seen, masks_dir if has_masks else None)
         except ValueError as exc:
-            raise DataError(csv_path, str(exc), row=line) from exc
+            raise DataError(csv_path, str(exc), row=row.line) from exc
 
 
 def series_and_key(row: dict) -> tuple[str, int]:
@@ -200,37 +210,20 @@ def series_and_key(row: dict) -> tuple[str, int]:
 
 def _sample(
     raw_dir: Path,
-    row: dict,
+    row: DLInfoRow,
     hw: tuple[int, int],
     load: Callable[[Path], np.ndarray],
     seen: dict[str, int],
     masks_dir: str | None,
 ) -> Sample:
     """One DL_info row; raises ValueError (turned into a DataError naming the row) on bad data."""
-    name = row["File_name"].strip()
-    series, key = series_and_key(row)
+    name, series, key, points, box, window = row.file_name, row.series, row.key, row.points, row.box, row.window
     j = seen[name] = seen.get(name, -1) + 1
-    points = parse_recist(_numbers(row, "Measurement_coordinates", 8)) - 1.0
     lesion_id = f"{name.removesuffix('.png')}_{j}"
     key_source = slice_path(raw_dir / "Images_png" / series, key).relative_to(raw_dir).as_posix()
-    box = _numbers(row, "Bounding_boxes", 4) - 1.0
-    spacing = _numbers(row, "Spacing_mm_px_", 3)
-    window = _numbers(row, "DICOM_windows", 2)
-    first, last = _numbers(row, "Slice_range", 2).astype(int)
-    split = SPLITS.get(row["Train_Val_Test"].strip())
-    if split is None:
-        raise ValueError(f"Train_Val_Test must be 1, 2 or 3, got {row['Train_Val_Test']!r}")
-    if not first <= key <= last:
-        raise ValueError(f"Key_slice_index {key} outside Slice_range {first}-{last}")
-    if spacing[2] <= 0:
-        raise ValueError(f"slice interval (third Spacing_mm_px_ value) must be > 0, got {spacing[2]:g}")
-    if window[0] >= window[1]:
-        raise ValueError(f"DICOM_windows must be min, max with min < max, got {row['DICOM_windows']!r}")
-    points, notes, degenerate = _checked_axes(points, row)
+    points, notes, degenerate = _checked_axes(points, row.fields)
     if degenerate:
-        return Rejection(
-            lesion_id, key_source, DEGENERATE, degenerate, group_id=str(_integer(row, "Patient_index")), split=split
-        )
+        return Rejection(lesion_id, key_source, DEGENERATE, degenerate, group_id=str(row.patient), split=row.split)
 
     folder = raw_dir / "Images_png" / series
     key_image = load(slice_path(folder, key))
@@ -242,7 +235,7 @@ def _sample(
     def patch_at(index: int) -> np.ndarray:
         return crop(load(slice_path(folder, index)), *offset, hw, fill).astype(np.float32)
 
-    channels = [sum(w * patch_at(i) for i, w in terms) for terms in channel_slices(key, first, last, spacing[2])]
+    channels = [sum(w * patch_at(i) for i, w in terms) for terms in row.channel_slices()]
     image = window_to_uint8(np.stack(channels, axis=-1) - HU_OFFSET, *window)
 
     gt = None
@@ -253,7 +246,7 @@ def _sample(
         gt = crop(mask, *offset, hw, False)
     return Sample(
         lesion_id=lesion_id,
-        group_id=str(_integer(row, "Patient_index")),
+        group_id=str(row.patient),
         image=image,
         recist=recist,
         recist_src=points,
@@ -262,9 +255,9 @@ def _sample(
         source=key_source,
         offset_xy=offset,
         scale_xy=(1.0, 1.0),
-        spacing_xy=(float(spacing[0]), float(spacing[1])),
+        spacing_xy=row.spacing[:2],
         gt=gt,
-        split=split,
+        split=row.split,
         notes=notes,
     )
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import inspect
 import time
 from collections.abc import Sequence
 from pathlib import Path
@@ -25,6 +26,18 @@ RECIST_COLUMNS = ("r_x11", "r_y11", "r_x12", "r_y12", "r_x21", "r_y21", "r_x22",
 # The same marks in source pixels (where they were drawn or measured), and their ellipse.
 SOURCE_COLUMNS = tuple(f"src_{c}" for c in RECIST_COLUMNS)
 REJECTED_COLUMNS = ["item", "source", "kind", "reason", "group_id", "split"]
+
+
+def reader_options_in_effect(fmt: str, options: dict) -> dict:
+    """The reader's keyword options with its defaults filled in (``patch_size`` aside): what
+    ``ingest.json`` records, so that a checkpoint can cut patches the same way later."""
+    params = inspect.signature(READERS[fmt]).parameters.values()
+    defaults = {
+        p.name: p.default
+        for p in params
+        if p.kind is p.KEYWORD_ONLY and p.default is not p.empty and p.name != "patch_size"
+    }
+    return {**defaults, **options}
 
 
 def _row(s: Sample, fmt: str, index: int) -> dict:
@@ -140,7 +153,7 @@ def ingest(
             "has_ground_truth": all(with_gt),
             "split_seed": seed,
             "split_fractions": list(split_fractions),
-            "reader_options": reader_options,
+            "reader_options": reader_options_in_effect(fmt, reader_options),
             "seconds": round(time.perf_counter() - started, 2),
         },
     )

@@ -17,9 +17,9 @@ from urllib.parse import quote
 
 import requests
 
-from ..datasets.deeplesion import SliceKeeper
 from ..io import save_json
 from .archives import extract
+from .deeplesion import SliceKeeper
 from .download import Checksum, ChecksumMismatch, DownloadError, download, file_digest, verify
 from .releases import RECEIPTS, Release, dataset_release, keep_margin
 

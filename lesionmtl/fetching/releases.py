@@ -15,8 +15,8 @@ from pathlib import Path
 import yaml
 
 from ..datasets.base import patch_hw
-from ..datasets.deeplesion import DEFAULT_KEEP_MARGIN
 from ..errors import ConfigError
+from .deeplesion import DEFAULT_KEEP_MARGIN
 
 SOURCES = Path(__file__).with_name("sources.yaml")
 DEFAULT_RELEASE = {"deeplesion": "nih", "lits": "msd", "ham": "dataverse"}
