@@ -5,6 +5,10 @@ jobs run at once, and each would pick GPU 0. So every job claims a free GPU by t
 exclusive ``flock`` on a lock file named after the GPU's UUID (unique per physical card, also
 when SLURM renumbers the visible devices). The kernel drops the lock when the process ends,
 killed or not, so no stale lock is ever left behind.
+
+A job that finds every GPU claimed waits for one (logging why) rather than failing: a local run
+starts at most as many GPU jobs as there are GPUs (see rules/train.smk), so it only waits while
+another run or user holds a card, and a GPU job on a cluster gets its own card anyway.
 """
 
 from __future__ import annotations
@@ -33,8 +37,15 @@ def _open_lock(path: Path) -> int:
     return fd
 
 
-def claim_free(names: list[str], lock_dir: Path = DEFAULT_LOCK_DIR, wait_seconds: float = 3600.0) -> int:
-    """Index of the first of ``names`` whose lock this process could take, waiting until one frees.
+def claim_free(
+    names: list[str],
+    lock_dir: Path = DEFAULT_LOCK_DIR,
+    wait_seconds: float | None = None,
+    log_every: float = 600.0,
+) -> int:
+    """Index of the first of ``names`` whose lock this process could take, waiting until one frees
+    (``wait_seconds``: at most that long, then ``TimeoutError``; ``None``: as long as it takes,
+    saying so in the log every ``log_every`` seconds).
 
     A process that already holds one of the locks gets that device again (flock would otherwise
     make it wait for itself).
@@ -45,7 +56,8 @@ def claim_free(names: list[str], lock_dir: Path = DEFAULT_LOCK_DIR, wait_seconds
     lock_dir.mkdir(parents=True, exist_ok=True)
     with contextlib.suppress(PermissionError):
         lock_dir.chmod(0o1777)  # shared like /tmp, whoever created it
-    deadline = time.monotonic() + wait_seconds
+    start = time.monotonic()
+    next_log = start
     while True:
         for index, name in enumerate(names):
             fd = _open_lock(lock_dir / f"{name}.lock")
@@ -56,8 +68,17 @@ def claim_free(names: list[str], lock_dir: Path = DEFAULT_LOCK_DIR, wait_seconds
                 continue
             _held[(str(lock_dir), name)] = fd
             return index
-        if time.monotonic() > deadline:
+        waited = time.monotonic() - start
+        if wait_seconds is not None and waited > wait_seconds:
             raise TimeoutError(f"no free device among {names} after {wait_seconds:.0f} s (locks in {lock_dir})")
+        if time.monotonic() >= next_log:
+            log.warning(
+                "all %d GPUs are in use by other jobs (locks in %s); waited %.0f s so far, waiting on",
+                len(names),
+                lock_dir,
+                waited,
+            )
+            next_log += log_every
         time.sleep(1.0)
 
 

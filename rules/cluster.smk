@@ -9,8 +9,7 @@ rule cluster:
         centres=paths.cluster_centres("{dataset}", "{k}"),
     log:
         paths.log("cluster", "{dataset}_k{k}"),
-    conda:
-        "../envs/lesionmtl.yaml"
+    localrule: True  # K-means on a table of shape features: seconds
     params:
         k=lambda w: int(w.k),
         features=CONFIG.clustering.features,

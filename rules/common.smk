@@ -21,6 +21,7 @@ from lesionmtl.fetching.releases import (
 )
 from lesionmtl.provenance import code_hash
 from lesionmtl.runspec import WILDCARD_PATTERNS, RunSpec
+from lesionmtl.scheduling import runtime_per_attempt, visible_gpus
 
 try:
     CONFIG = load_config(config)  # validates and fills in the schema's defaults
@@ -145,23 +146,50 @@ def per_dataset(path_of, *args):
     return [path_of(ds, *args) for ds in DATASETS]
 
 
-def table(stem, caption, category="Tables"):
-    return {
-        ext: report(paths.table(stem, ext), caption=f"captions/{caption}.rst", category=category)
-        for ext in ("md", "tex", "csv")
-    }
+# Where `snakemake --report` lists each artefact (by caption): under the study it comes from, by
+# name; one entry per artefact and dataset, its other formats named in a label.
+REPORT_PLACES = {
+    "data": ("data and models", "Data: lesions per split"),
+    "parameters": ("data and models", "Parameter counts"),
+    "pseudolabel_quality": ("data and models", "Pseudo-label quality"),
+    "figure3": ("data and models", "Figure 3: lesion clusters"),
+    "table1": ("study main", "Table 1: segmentation"),
+    "table2": ("study main", "Table 2: training time"),
+    "table8": ("study main", "Table 8: cluster accuracy"),
+    "figure4": ("study main", "Figure 4: predictions"),
+    "training_curves": ("study main", "Training curves"),
+    "diameters": ("study main", "Diameters: predicted vs reference"),
+    "bland_altman": ("study main", "Bland-Altman: long diameter"),
+    "table3_5": ("study supervision", "Tables 3-5: GrabCut vs ellipse"),
+    "table6": ("study supervision", "Table 6: supervision"),
+    "table7": ("study backbone", "Table 7: U-Net vs DeepLabV3+"),
+    "figure2": ("study clusters", "Figure 2: Dice vs K"),
+    "figure5": ("study alpha", "Figure 5: Dice vs alpha_seg"),
+}
 
 
-def figure(stem, caption, category="Figures"):
-    return {
-        ext: report(paths.figure(stem, ext), caption=f"captions/{caption}.rst", category=category)
-        for ext in ("png", "pdf")
-    }
+def in_report(path, caption, dataset, formats):
+    """The report entry of one artefact (Snakemake's parser misreads `report(` at a line start)."""
+    category, name = REPORT_PLACES[caption]
+    return report(
+        path,
+        caption=f"captions/{caption}.rst",
+        category=category,
+        subcategory=name,
+        labels={"dataset": dataset, "formats": formats},
+    )
 
 
-def in_report(path, caption, category):
-    """An output shown in `snakemake --report` (Snakemake's parser misreads `report(` at a line start)."""
-    return report(path, caption=f"captions/{caption}.rst", category=category)
+def table(stem, caption, dataset="all"):
+    """A table's md, tex and csv; the csv is its entry in the report."""
+    files = {ext: paths.table(stem, ext) for ext in ("md", "tex", "csv")}
+    return {**files, "csv": in_report(files["csv"], caption, dataset, "csv (also .md, .tex)")}
+
+
+def figure(stem, caption, dataset="all"):
+    """A figure's png and pdf; the png is its entry in the report."""
+    files = {ext: paths.figure(stem, ext) for ext in ("png", "pdf")}
+    return {**files, "png": in_report(files["png"], caption, dataset, "png (also .pdf)")}
 
 
 def report_outputs():

@@ -7,8 +7,7 @@ rule synthesize:
         directory(paths.synthetic_raw_dir("{dataset}")),
     log:
         paths.log("synthesize", "{dataset}"),
-    conda:
-        "../envs/lesionmtl.yaml"
+    localrule: True  # seconds of work: never queued on a cluster
     params:
         fmt=lambda w: dataset_config(w).format,
         synthetic=lambda w: dataset_config(w).synthetic,
@@ -30,8 +29,9 @@ rule ingest:
         paths.log("ingest", "{dataset}"),
     benchmark:
         paths.benchmark("ingest", "{dataset}")
-    conda:
-        "../envs/lesionmtl.yaml"
+    resources:
+        mem_mb=8000,
+        runtime=runtime_per_attempt(120),
     params:
         raw_dir=raw_dir,
         fmt=lambda w: dataset_config(w).format,

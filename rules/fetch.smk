@@ -18,8 +18,6 @@ rule fetch:
     wildcard_constraints:
         raw="|".join(re.escape(d) for d in FETCH_DIRS) or "(?!)",
         file=r"[^/]+",
-    conda:
-        "../envs/lesionmtl.yaml"
     resources:
         downloads=1,
     params:

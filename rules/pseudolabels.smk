@@ -13,8 +13,9 @@ rule pseudolabel_shard:
         paths.log("pseudolabels", "{dataset}_{shard}"),
     benchmark:
         paths.benchmark("pseudolabels", "{dataset}_{shard}")
-    conda:
-        "../envs/lesionmtl.yaml"
+    resources:
+        mem_mb=4000,
+        runtime=runtime_per_attempt(60),
     params:
         shard=lambda w: int(w.shard),
         n_shards=CONFIG.pseudolabels.shards,
@@ -34,8 +35,7 @@ rule pseudolabels:
         facts=paths.pseudolabel_facts("{dataset}"),
     log:
         paths.log("pseudolabels", "{dataset}"),
-    conda:
-        "../envs/lesionmtl.yaml"
+    localrule: True  # merges the shards: seconds
     params:
         code=script_code("pseudolabels.py"),
     script:

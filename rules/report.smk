@@ -1,6 +1,10 @@
 # Every table and figure of the paper, each from the runs of the study that feeds it.
 # An artefact whose study is not in the config is not built (delete a study to drop it).
 
+
+report: "captions/workflow.rst"
+
+
 # Each artefact: its inputs, outputs and own params; every one runs workflow_scripts/report.py,
 # which calls lesionmtl.report.build.ARTEFACTS[<artefact>] with the inputs and outputs.
 ARTEFACT_RULES = {
@@ -19,7 +23,7 @@ ARTEFACT_RULES = {
     "supervision": dict(
         input=dict(runs=run_files("supervision", "metrics")),
         output={
-            **{f"{ds}_{ext}": path for ds in DATASETS for ext, path in table(f"table3-5_{ds}", "table3_5").items()},
+            **{f"{ds}_{ext}": path for ds in DATASETS for ext, path in table(f"table3-5_{ds}", "table3_5", ds).items()},
             **{f"table6_{ext}": path for ext, path in table("table6", "table6").items()},
         },
         params=dict(reference={ds: CONFIG.datasets[ds].score_against for ds in DATASETS}),
@@ -51,7 +55,7 @@ ARTEFACT_RULES = {
             clusters=[paths.clusters(ds, CONFIG.datasets[ds].k) for ds in DATASETS],
         ),
         output=dict(
-            png=[in_report(paths.figure(f"figure3_{ds}", "png"), "figure3", "Figures") for ds in DATASETS],
+            png=[figure(f"figure3_{ds}", "figure3", ds)["png"] for ds in DATASETS],
             pdf=[paths.figure(f"figure3_{ds}", "pdf") for ds in DATASETS],
         ),
     ),
@@ -100,8 +104,7 @@ for artefact, spec in ARTEFACT_RULES.items():
             **spec["output"],
         log:
             paths.log("report", artefact),
-        conda:
-            "../envs/lesionmtl.yaml"
+        localrule: True  # each table or figure takes seconds: never queued on a cluster
         params:
             **spec.get("params", {}),
             **COMMON,

@@ -1,5 +1,15 @@
 # Training and evaluation of one run (its directory name: lesionmtl.runspec.NAME_TEMPLATE).
 
+# Resources are not params: changing them reruns nothing, and a profile's `set-resources` (or
+# `--set-resources`) overrides them per rule. `runtime` grows with each attempt (`retries`).
+# A local run starts at most as many GPU jobs as this machine has GPUs, unless `--resources gpu=N`
+# says otherwise; no limit without GPUs (the jobs then run on the CPU) or with a cluster executor
+# (`--jobs`: the cluster places them).
+if workflow.resource_settings.nodes is None and "gpu" not in workflow.resource_settings.resources:
+    _gpus = visible_gpus()
+    if _gpus:
+        workflow.global_resources["gpu"] = _gpus
+
 
 rule train:
     input:
@@ -12,13 +22,11 @@ rule train:
         run_path("train_log"),
     benchmark:
         run_path("train_benchmark")
-    conda:
-        "../envs/lesionmtl.yaml"
     threads: CONFIG.training.threads
     resources:
         gpu=1,
         mem_mb=CONFIG.training.mem_mb,
-        runtime=CONFIG.training.runtime,
+        runtime=runtime_per_attempt(CONFIG.training.runtime),
     params:
         # only what shapes the result: threads and resources are not params, so raising
         # `runtime` does not retrain anything
@@ -41,11 +49,11 @@ rule evaluate:
         # per-lesion masks a person can open (config evaluation.export_masks; default off)
     log:
         run_path("evaluate_log"),
-    conda:
-        "../envs/lesionmtl.yaml"
     threads: CONFIG.training.threads
     resources:
-        gpu=1,  # it claims a GPU like training: `--resources gpu=N` must count it
+        gpu=1,  # it claims a GPU like training: the GPU limit must count it
+        mem_mb=CONFIG.training.mem_mb,
+        runtime=runtime_per_attempt(60),
     params:
         code=script_code("evaluate.py"),
     script:

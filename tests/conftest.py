@@ -42,7 +42,8 @@ def clean_env() -> dict:
     return {
         k: v
         for k, v in os.environ.items()
-        if not k.startswith(("SLURM_", "SBATCH_", "SRUN_")) and k != "SNAKEMAKE_SLURM_PARTITIONS"
+        if not k.startswith(("SLURM_", "SBATCH_", "SRUN_"))
+        and k not in ("SNAKEMAKE_SLURM_PARTITIONS", "SNAKEMAKE_PROFILE")  # a user's own profile
     }
 
 

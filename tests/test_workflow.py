@@ -1,5 +1,6 @@
 """Real Snakemake runs of the whole DAG, every study included, on the tiny synthetic configuration."""
 
+import json
 from pathlib import Path
 
 import numpy as np
@@ -7,7 +8,7 @@ import pandas as pd
 
 from lesionmtl.config import load_config
 
-from .conftest import TINY, planned_jobs, snakemake, tiny_config, write_config
+from .conftest import REPO, TINY, planned_jobs, snakemake, tiny_config, write_config
 
 DATASETS = list(TINY["datasets"])
 TABLES = ["data", "table1", "table2", "table6", "table7", "table8", "parameters", "diameters"] + [
@@ -98,11 +99,96 @@ def test_second_run_has_nothing_to_do(finished_run):
     assert "Nothing to be done" in result.stdout + result.stderr
 
 
-def test_html_report_builds(finished_run):
+# Where the report lists each artefact: the study it comes from (rules/report.smk REPORT_PLACES).
+REPORT_STUDIES = {
+    "data and models": ["data.csv", "parameters.csv", "pseudolabel_quality.png"]
+    + [f"figure3_{ds}.png" for ds in DATASETS],
+    "study main": [
+        "table1.csv",
+        "table2.csv",
+        "table8.csv",
+        "diameters.csv",
+        "figure4.png",
+        "training_curves.png",
+        "bland_altman.png",
+    ],
+    "study supervision": ["table6.csv"] + [f"table3-5_{ds}.csv" for ds in DATASETS],
+    "study backbone": ["table7.csv"],
+    "study clusters": ["figure2.png"],
+    "study alpha": ["figure5.png"],
+}
+
+
+def report_data(html: str, script_id: str):
+    """The JSON value the HTML report embeds in `<script id="<script_id>"> var <name> = ...;`."""
+    script = html.index(f'<script id="{script_id}">')
+    start = html.index(" = ", script) + len(" = ")
+    return json.JSONDecoder().raw_decode(html, start)[0]
+
+
+def test_html_report_lists_each_artefact_once_under_its_study(finished_run):
     result = snakemake(finished_run, "--report", "report.html")
     assert result.returncode == 0, result.stderr[-3000:]
     html = (finished_run / "report.html").read_text(errors="replace")
-    assert "Table 1 on synthetic data" in html
+    categories = report_data(html, "categories")
+    listed = {
+        category: sorted(Path(path).name for paths in subcategories.values() for path in paths)
+        for category, subcategories in categories.items()
+    }
+    assert listed == {category: sorted(files) for category, files in REPORT_STUDIES.items()}
+    # every table and figure of the run is in the report, each once
+    assert sorted(sum(listed.values(), [])) == sorted([f"{t}.csv" for t in TABLES] + [f"{f}.png" for f in FIGURES])
+    results = report_data(html, "results")
+    assert "Table 1 on synthetic data" in next(
+        r["caption"] for path, r in results.items() if path.endswith("table1.csv")
+    )
+    assert {r["labels"]["dataset"] for path, r in results.items() if "table3-5" in path} == set(DATASETS)
+    # the front page describes the workflow
+    assert "weakly supervised lesion segmentation with multi-task learning" in report_data(html, "workflow-desc")
+
+
+def test_changing_every_resource_setting_reruns_nothing(finished_run):
+    changed = tiny_config()
+    changed["training"].update(threads=2, mem_mb=9999, runtime=999)
+    overrides = [
+        f"{rule}:{resource}"
+        for rule in ("train", "evaluate", "ingest", "pseudolabel_shard", "cluster", "report_table1")
+        for resource in ("mem_mb=777", "runtime=3*attempt", "slurm_partition='gpu'", "cpus_per_gpu=3")
+    ]
+    write_config(finished_run, changed)
+    try:
+        local = snakemake(
+            finished_run,
+            "-n",
+            "--set-resources",
+            *overrides,
+            "--set-threads",
+            "train=2",
+            "evaluate=2",
+            "--default-resources",
+            "mem_mb=100",
+            "runtime=5",
+            "--resources",
+            "gpu=1",
+            "downloads=1",
+        )
+        cluster = snakemake(
+            finished_run,
+            "-n",
+            "--workflow-profile",
+            str(REPO / "profiles" / "slurm"),
+            "--default-resources",
+            "slurm_account='acct'",
+            "slurm_partition='cpu'",
+            "--set-resources",
+            *overrides,
+            cores=None,
+        )
+    finally:
+        write_config(finished_run, TINY)
+    for result in (local, cluster):
+        assert result.returncode == 0, result.stderr[-3000:]
+        assert "Nothing to be done" in result.stdout + result.stderr, (result.stdout + result.stderr)[-3000:]
 
 
 def _plan_with(workdir: Path, config: dict) -> dict[str, int]:
@@ -147,13 +233,6 @@ def test_removing_one_k_from_the_sweep_reruns_only_figure2(finished_run):
     for ds in DATASETS:
         changed["datasets"][ds]["k_sweep"] = [3]
     assert _plan_with(finished_run, changed) == {"report_figure2": 1, "all": 1}
-
-
-def test_job_size_retrains_nothing(finished_run):
-    """threads, mem_mb and runtime size a job: they are resources, not params."""
-    changed = tiny_config()
-    changed["training"].update(threads=2, mem_mb=9999, runtime=999)
-    assert _plan_with(finished_run, changed) == {}
 
 
 def test_bad_config_is_rejected_before_anything_runs(tmp_path):

@@ -12,6 +12,9 @@ the folder first on ``PATH`` and set ``FAKE_SLURM_DIR`` to an empty directory. T
   (``%j`` replaced), records the exit code and prints the job id (just the id with ``--parsable``,
   else ``Submitted batch job <id>``). The job is already over when sbatch returns: the plugin
   then finds it COMPLETED at its first status check, which keeps tests fast;
+- ``FAKE_SLURM_TIME_OUT_ONCE`` (optional, comma-separated ``--comment`` prefixes, e.g. ``rule_train``):
+  the first job whose comment starts with one of them is not run and ends in state TIMEOUT, as
+  a job that ran out of its ``-t`` would;
 - ``sacct`` / ``squeue`` report recorded jobs, filtered by ``--name`` / ``-j``, in the
   ``--format`` asked for: COMPLETED for exit code 0, FAILED otherwise (CANCELLED after scancel);
 - ``srun`` (the plugin's job step: ``srun -n1 --cpu-bind=q --cpus-per-... <command>``) drops its
@@ -159,6 +162,17 @@ def first(options: dict, *names: str, default=None):
     return next((options[n] for n in names if n in options), default)
 
 
+def times_out(comment: str) -> bool:
+    """Whether this job is the first of its kind named in FAKE_SLURM_TIME_OUT_ONCE (then remembered)."""
+    prefixes = [p for p in os.environ.get("FAKE_SLURM_TIME_OUT_ONCE", "").split(",") if p]
+    prefix = next((p for p in prefixes if comment.startswith(p)), None)
+    marker = state_dir() / f"timed_out_{prefix}"
+    if prefix is None or marker.exists():
+        return False
+    marker.touch()
+    return True
+
+
 def sbatch(argv: list[str]) -> int:
     try:
         options, positional = parse_sbatch(argv)
@@ -213,6 +227,10 @@ def sbatch(argv: list[str]) -> int:
             env[variable] = options[option]
     if "--gres" in options:
         env["SLURM_JOB_GRES"] = options["--gres"]
+    if times_out(first(options, "--comment", default="")):
+        write_job(job_id, State="TIMEOUT", ExitCode="0:15", Elapsed="0")
+        print(job_id if "--parsable" in options else f"Submitted batch job {job_id}")
+        return 0
     script_path = state_dir() / "jobs" / f"{job_id}.sh"
     script_path.write_text(script)
     script_path.chmod(0o755)
