@@ -64,7 +64,7 @@ class DatasetConfig:
     k_sweep: tuple[int, ...]
     split_fractions: list[float]
     split_seed: int
-    score_against: str  # ground_truth, or grabcut where there is none
+    score_against: str  # ground_truth, grabcut where there is none, or none: trained, never scored
     reader: dict[str, Any]
     synthetic: dict[str, Any] | None  # generator settings; None: real data in raw_dir
     raw: dict[str, Any]  # the validated entry itself (what lesionmtl.fetching reads)
@@ -88,6 +88,11 @@ class DatasetConfig:
     @property
     def is_synthetic(self) -> bool:
         return self.synthetic is not None
+
+    @property
+    def scored(self) -> bool:
+        """Whether its runs are evaluated and enter the scored tables and figures (not ``score_against: none``)."""
+        return self.score_against != "none"
 
     @property
     def raw_dir(self) -> str | None:
@@ -209,8 +214,10 @@ def load_config(config: dict) -> WorkflowConfig:
         )
         for name, spec in exp["studies"].items()
     }
+    datasets = {name: DatasetConfig.from_dict(name, ds) for name, ds in config["datasets"].items()}
+    _check_full_supervision(studies, datasets)
     return WorkflowConfig(
-        datasets={name: DatasetConfig.from_dict(name, ds) for name, ds in config["datasets"].items()},
+        datasets=datasets,
         experiment=ExperimentConfig(tuple(exp["seeds"]), exp["alpha_seg"], exp["alpha_cls"], studies),
         training=TrainingConfig(
             settings={k: v for k, v in training.items() if k not in (*JOB_SIZE, "per_model")},
@@ -222,3 +229,17 @@ def load_config(config: dict) -> WorkflowConfig:
         evaluation=EvaluationConfig(**config["evaluation"]),
         report=ReportConfig(**config["report"]),
     )
+
+
+def _check_full_supervision(studies: dict[str, Study], datasets: dict[str, DatasetConfig]) -> None:
+    """ "full" supervision trains on the reference masks, which an unscored dataset has not."""
+    for study in studies.values():
+        if "full" not in study.supervision:
+            continue
+        unscored = [ds for ds in study.datasets if ds in datasets and not datasets[ds].scored]
+        if unscored:
+            raise ConfigError(
+                f"invalid configuration at ['experiment']['studies'][{study.name!r}]: supervision 'full' "
+                f"trains on reference masks, and {', '.join(unscored)} has score_against: none; drop 'full' "
+                "or give the study a datasets list without it"
+            )

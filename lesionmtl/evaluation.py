@@ -59,7 +59,8 @@ def evaluate_run(
     if len(truth) != len(images):
         raise ValueError(
             f"cannot score: {len(images)} patches but {len(truth)} reference masks "
-            "(a dataset without ground truth must be scored against GrabCut: set score_against: grabcut)"
+            "(a dataset without ground truth is scored against GrabCut, score_against: grabcut, or not at all, "
+            "score_against: none)"
         )
     predictor = Predictor.from_checkpoint(model_path, device=device)
     partners = images[partner_rows(lesions)] if predictor.paired else None

@@ -29,6 +29,8 @@ except ConfigError as exc:
     raise WorkflowError(str(exc)) from None
 
 DATASETS = list(CONFIG.datasets)
+# Datasets whose runs are evaluated (all but `score_against: none`): the scored artefacts use only these.
+SCORED = [name for name in DATASETS if CONFIG.datasets[name].scored]
 REAL_DATASETS = {name: ds for name, ds in CONFIG.datasets.items() if not ds.is_synthetic}
 for _name, _ds in REAL_DATASETS.items():
     try:
@@ -134,16 +136,24 @@ def run_path(key):
 
 # -- report ---------------------------------------------------------------------------------
 STUDIES = CONFIG.experiment.studies
-COMMON = {"datasets": DATASETS, "data_label": CONFIG.data_label}
+# Run files written by evaluation, which an unscored dataset never has.
+EVALUATED = ("metrics", "predictions")
 
 
 def run_files(study, key):
-    """File ``key`` of every run of one study, over all datasets (none when the study is not configured)."""
-    return [paths.run_file(ds, run, key) for ds in DATASETS for run in CONFIG.study_runs(ds, study)]
+    """File ``key`` of every run of one study, over all datasets, or the scored ones for an evaluation
+    file (none when the study is not configured)."""
+    datasets = SCORED if key in EVALUATED else DATASETS
+    return [paths.run_file(ds, run, key) for ds in datasets for run in CONFIG.study_runs(ds, study)]
 
 
-def per_dataset(path_of, *args):
-    return [path_of(ds, *args) for ds in DATASETS]
+def per_dataset(path_of, *args, among=DATASETS):
+    return [path_of(ds, *args) for ds in among]
+
+
+def scored_study(study):
+    """Whether ``study`` has runs on a scored dataset: only then are its scored artefacts built."""
+    return any(CONFIG.study_runs(ds, study) for ds in SCORED)
 
 
 # Where `snakemake --report` lists each artefact (by caption): under the study it comes from, by
@@ -193,25 +203,29 @@ def figure(stem, caption, dataset="all"):
 
 
 def report_outputs():
-    """The artefacts of the default target (`all`): those whose study is configured."""
+    """The default target (`all`): the artefacts that need no scores, the scored ones of each study
+    with runs on a scored dataset, and the trained models of the unscored datasets."""
     wanted = [
         paths.table("data", "md"),
-        paths.table("table1", "md"),
         paths.table("table2", "md"),
         paths.table("parameters", "md"),
         paths.figure(f"figure3_{DATASETS[0]}", "png"),
-        paths.figure("figure4", "png"),
         paths.figure("training_curves", "png"),
         paths.figure("pseudolabel_quality", "png"),
-        paths.table("diameters", "md"),
-        paths.figure("bland_altman", "png"),
     ]
-    if WITH_CLUSTER_HEAD & set(STUDIES["main"].models):
-        wanted.append(paths.table("table8", "md"))
-    optional = {
-        "supervision": paths.table("table6", "md"),
-        "backbone": paths.table("table7", "md"),
-        "clusters": paths.figure("figure2", "png"),
-        "alpha": paths.figure("figure5", "png"),
+    scored = {
+        "main": [
+            paths.table("table1", "md"),
+            paths.figure("figure4", "png"),
+            paths.table("diameters", "md"),
+            paths.figure("bland_altman", "png"),
+        ]
+        + ([paths.table("table8", "md")] if WITH_CLUSTER_HEAD & set(STUDIES["main"].models) else []),
+        "supervision": [paths.table("table6", "md")],
+        "backbone": [paths.table("table7", "md")],
+        "clusters": [paths.figure("figure2", "png")],
+        "alpha": [paths.figure("figure5", "png")],
     }
-    return wanted + [path for study, path in optional.items() if study in STUDIES]
+    wanted += [path for study, files in scored.items() if scored_study(study) for path in files]
+    unscored = [ds for ds in DATASETS if ds not in SCORED]
+    return wanted + [paths.run_file(ds, run, "model") for ds in unscored for run in CONFIG.experiment_runs(ds)]

@@ -49,6 +49,9 @@ rule evaluate:
         # per-lesion masks a person can open (config evaluation.export_masks; default off)
     log:
         run_path("evaluate_log"),
+    wildcard_constraints:
+        # a dataset with score_against: none is trained, never evaluated ("(?!)" matches nothing)
+        dataset="|".join(SCORED) or "(?!)",
     threads: CONFIG.training.threads
     resources:
         gpu=1,  # it claims a GPU like training: the GPU limit must count it

@@ -106,3 +106,16 @@ def test_the_order_of_keys_in_the_file_does_not_change_a_runs_settings():
     reordered["training"] = dict(reversed(list(reordered["training"].items())))
     first, second = (load_config(c).training.for_arch("a1") for c in (config, reordered))
     assert repr(first) == repr(second)  # Snakemake compares params by their text
+
+
+def test_score_against_none_makes_a_dataset_unscored_and_refuses_full_supervision():
+    config = tiny_config()
+    config["datasets"]["synth_ham"]["score_against"] = "none"
+    config["experiment"]["studies"]["supervision"]["datasets"] = ["synth_deeplesion"]
+    datasets = load_config(config).datasets
+    assert not datasets["synth_ham"].scored and datasets["synth_deeplesion"].scored
+    del config["experiment"]["studies"]["supervision"]["datasets"]
+    with pytest.raises(
+        ConfigError, match=r"\['supervision'\]: supervision 'full' .* synth_ham has score_against: none"
+    ):
+        load_config(config)

@@ -30,7 +30,12 @@ def _figure_outputs(outputs) -> list[Path]:
 
 def data(inputs, outputs, params) -> None:
     data_summary(
-        params["datasets"], inputs["summaries"], inputs["rejected"], _table_outputs(outputs), params["data_label"]
+        params["datasets"],
+        inputs["summaries"],
+        inputs["rejected"],
+        _table_outputs(outputs),
+        params["data_label"],
+        params["score_against"],
     )
 
 

@@ -17,6 +17,8 @@ PAPER_COUNTS = {
     "lits": "11,522 / 3,310 / 1,630 images (48 / 44 / 20 volumes)",
     "ham": "10,015 images, 70 / 20 / 10 % (the released code drops 3 broken masks)",
 }
+# What a dataset's test predictions are scored against (config score_against), in words.
+SCORED_AGAINST = {"ground_truth": "ground truth", "grabcut": "GrabCut", "none": "not scored (trained only)"}
 
 
 def _dropped(rejected: pd.DataFrame) -> str:
@@ -31,9 +33,15 @@ def _dropped(rejected: pd.DataFrame) -> str:
 
 
 def data_summary(
-    datasets: list[str], summaries: list[str], rejected: list[str], outputs: dict, data_label: str
+    datasets: list[str],
+    summaries: list[str],
+    rejected: list[str],
+    outputs: dict,
+    data_label: str,
+    score_against: dict[str, str] | None = None,
 ) -> pd.DataFrame:
-    """One row per dataset from its ``ingest.json`` and ``rejected.parquet``."""
+    """One row per dataset from its ``ingest.json`` and ``rejected.parquet``, and what it is scored
+    against (``score_against``, by dataset: the config's setting)."""
     rows = []
     for dataset, summary_path, rejected_path in zip(datasets, summaries, rejected):
         summary = json.loads(Path(summary_path).read_text())
@@ -51,6 +59,7 @@ def data_summary(
                 "Why dropped": "; ".join(f"{kind} {n}" for kind, n in by_kind.items()) or "-",
                 "Changed (notes)": summary.get("n_recorded", 0),
                 "Ground truth": _ground_truth(summary),
+                "Scored against": SCORED_AGAINST[score_against[dataset]] if score_against else "-",
             }
         )
     raw = pd.DataFrame(rows)
@@ -67,4 +76,4 @@ def _ground_truth(summary: dict) -> str:
     if summary["has_ground_truth"]:
         return "yes"
     with_gt = summary.get("n_with_ground_truth", 0)
-    return f"{with_gt} of {summary['n_lesions']} lesions" if with_gt else "no (scored against GrabCut)"
+    return f"{with_gt} of {summary['n_lesions']} lesions" if with_gt else "no"

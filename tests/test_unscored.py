@@ -1,0 +1,91 @@
+"""`score_against: none`: a dataset without reference masks is trained, never evaluated, and left
+out of the scored tables and figures; its models still segment."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from lesionmtl.datasets.synthetic import write_synthetic
+from tests.conftest import planned_jobs, snakemake, write_config
+
+RUN = "a1-ellipse-k0-a50-s0"
+SCORED_ARTEFACTS = ("table1", "table8", "figure4", "diameters", "bland_altman", "supervision", "table7", "figure2")
+
+
+def config(raw_dir: Path, studies: dict | None = None) -> dict:
+    return {
+        "datasets": {
+            "own": {
+                "format": "recist_table",
+                "raw_dir": str(raw_dir),
+                "patch_size": 32,
+                "k": 2,
+                "split_fractions": [0.5, 0.25, 0.25],
+                "score_against": "none",
+            }
+        },
+        "experiment": {"seeds": [0], "alpha_seg": 50, "alpha_cls": 1, "studies": studies or {"main": {"models": ["a1"]}}},
+        "training": {"encoder": "resnet18", "encoder_weights": None, "epochs": 1, "patience": 1, "batch_size": 4, "lr": 0.001},
+        "pseudolabels": {"grabcut_iterations": 1, "shards": 1},
+        "report": {"figure_lesions": 2},
+    }  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def raw(tmp_path_factory) -> Path:
+    """A user's table without a single mask."""
+    raw = tmp_path_factory.mktemp("unscored") / "raw"
+    write_synthetic("recist_table", raw, n_cases=6, seed=4, image_size=64, mask_fraction=0.0)
+    assert pd.read_csv(raw / "lesions.csv", keep_default_na=False)["mask"].eq("").all()
+    return raw
+
+
+def test_only_unscored_data_trains_and_builds_the_report_without_scores(raw):
+    work = raw.parent
+    write_config(work, config(raw))
+    jobs = planned_jobs(snakemake(work, "-n"))
+    assert jobs["train"] == 1 and "evaluate" not in jobs
+    assert {"report_data", "report_table2", "report_figure3", "report_training_curves"} <= set(jobs)
+    assert not {f"report_{name}" for name in SCORED_ARTEFACTS} & set(jobs)
+    by_hand = snakemake(work, "-n", f"results/own/runs/{RUN}/metrics.parquet")
+    assert by_hand.returncode != 0  # no rule evaluates an unscored dataset, even when asked
+
+    result = snakemake(work)
+    assert result.returncode == 0, result.stderr[-5000:]
+    run = work / "results/own/runs" / RUN
+    assert {"model.pt", "history.parquet", "run.json"} <= {p.name for p in run.iterdir()}
+    assert not list((work / "results").rglob("metrics.parquet")) and not list(
+        (work / "results").rglob("predictions.npy")
+    )
+    data = (work / "results/tables/data.md").read_text()
+    assert "| own |" in data and "not scored" in data
+    assert not (work / "results/tables/table1.md").exists()
+
+    segmented = subprocess.run(
+        [sys.executable, "-m", "lesionmtl.cli", "segment", "--checkpoint", str(run / "model.pt"),
+         "--table", str(raw / "lesions.csv"), "--out", "seg"],
+        cwd=work, capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    assert segmented.returncode == 0, segmented.stderr
+    assert len(pd.read_csv(work / "seg/measurements.csv")) == len(pd.read_csv(raw / "lesions.csv"))
+
+
+def test_beside_a_scored_dataset_only_the_scored_one_is_evaluated(raw, tmp_path):
+    studies = {"main": {"models": ["a1"]}, "backbone": {"models": ["a1", "unet"]}}
+    mixed = config(raw, studies)
+    mixed["datasets"]["synth"] = {
+        "format": "ham",
+        "synthetic": {"n_cases": 20, "image_size": [60, 80], "seed": 3},
+        "patch_size": 32,
+        "k": 2,
+    }
+    write_config(tmp_path, mixed)
+    jobs = planned_jobs(snakemake(tmp_path, "-n"))
+    # both datasets' runs (a1, unet) are trained; the scored dataset's are evaluated and tabled
+    assert jobs["train"] == 4 and jobs["evaluate"] == 2
+    assert jobs["report_table1"] == jobs["report_table7"] == jobs["report_data"] == 1
