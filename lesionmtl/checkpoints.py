@@ -29,6 +29,7 @@ from pathlib import Path
 import torch
 
 from lesionmtl import __version__
+from lesionmtl.errors import DataError
 from lesionmtl.io import atomic_path
 from lesionmtl.tensors import IMAGENET_MEAN, IMAGENET_STD, PAD_MULTIPLE
 
@@ -115,15 +116,17 @@ def load_checkpoint(path: Path) -> dict:
 
     The tensors are memory-mapped: reading the facts of a large checkpoint does not read its weights.
     """
+    if not Path(path).is_file():
+        raise DataError(path, "no such checkpoint file (a trained run's model.pt)")
     try:
         checkpoint = torch.load(path, map_location="cpu", weights_only=True, mmap=True)
     except Exception as exc:  # a pickled object, a truncated file, not a torch file at all
-        raise ValueError(f"{path}: not a loadable lesionmtl checkpoint ({exc})") from exc
+        raise DataError(path, f"not a loadable lesionmtl checkpoint ({exc})") from exc
     if not isinstance(checkpoint, dict) or checkpoint.get("format") != FORMAT:
-        raise ValueError(f"{path}: not a lesionmtl checkpoint (no format {FORMAT!r})")
+        raise DataError(path, f"not a lesionmtl checkpoint (no format {FORMAT!r})")
     if checkpoint.get("version") != VERSION:
-        raise ValueError(
-            f"{path}: checkpoint version {checkpoint.get('version')!r}, this lesionmtl reads version {VERSION}"
+        raise DataError(
+            path, f"checkpoint version {checkpoint.get('version')!r}, this lesionmtl reads version {VERSION}"
         )
     return checkpoint
 

@@ -20,3 +20,20 @@ def test_version_and_help():
 def test_unknown_subcommand_fails():
     result = run_cli("no-such-command")
     assert result.returncode == 2 and "invalid choice" in result.stderr
+
+
+def test_a_missing_or_foreign_checkpoint_is_one_line(tmp_path):
+    """A user's wrong path or wrong file ends with one line naming it, no traceback."""
+    missing = run_cli("info", str(tmp_path / "nowhere.pt"))
+    assert missing.returncode == 1 and "Traceback" not in missing.stderr
+    assert missing.stderr.strip().splitlines() == [
+        f"lesionmtl: {tmp_path / 'nowhere.pt'}: no such checkpoint file (a trained run's model.pt)"
+    ]
+    foreign = tmp_path / "weights.pt"
+    foreign.write_bytes(b"not a torch file")
+    table = tmp_path / "lesions.csv"
+    table.write_text("image,x11,y11,x12,y12,x21,y21,x22,y22\n")
+    result = run_cli("segment", "--checkpoint", str(foreign), "--table", str(table), "--out", str(tmp_path / "out"))
+    assert result.returncode == 1 and "Traceback" not in result.stderr
+    (line,) = result.stderr.strip().splitlines()
+    assert line.startswith(f"lesionmtl: {foreign}: not a loadable lesionmtl checkpoint")
