@@ -22,18 +22,18 @@ from lesionmtl.datasets.base import DataError, patch_hw
 from lesionmtl.datasets.recist_table import (
     DEFAULT_HU_OFFSET,
     DEFAULT_WINDOW,
+    POINT_COLUMNS,
     CutLesion,
     LesionRow,
     cut_lesions,
     find_table,
-    is_nifti,
+    parse_row,
     raise_problems,
     read_rows,
 )
 from lesionmtl.io import atomic_path, save_text
 from lesionmtl.measurements import axis_lengths, measure_mask
 from lesionmtl.patches import paste
-from lesionmtl.recist import parse_recist
 
 MEASUREMENT_COLUMNS = [
     "lesion_id",
@@ -158,13 +158,16 @@ def segment_image(
 ) -> pd.DataFrame:
     """``lesionmtl segment --image``: one lesion given by its 8 RECIST numbers."""
     image = Path(image)
-    if slice_index is not None and not is_nifti(image):
-        raise DataError(image, "--slice is for NIfTI images only")
+    if len(recist) != len(POINT_COLUMNS):
+        raise DataError(image, f"--recist takes {len(POINT_COLUMNS)} numbers, got {len(recist)}")
+    # The same checks as a table row (zero-length or swapped axes, slice on a non-NIfTI image, ...).
+    raw = {"image": image.name, **{c: repr(float(v)) for c, v in zip(POINT_COLUMNS, recist)}}
+    if slice_index is not None:
+        raw["slice"] = str(slice_index)
     try:
-        points = parse_recist(recist)
+        row = parse_row(raw, line=1)
     except ValueError as exc:
-        raise DataError(image, f"--recist: {exc}") from exc
-    row = LesionRow(line=1, image=image.name, points=points, slice=slice_index)
+        raise DataError(image, f"--recist/--slice: {exc}") from exc
     return segment(checkpoint_path, [row], image.parent, out_dir, where=image, device=device)
 
 
