@@ -37,3 +37,18 @@ def test_a_missing_or_foreign_checkpoint_is_one_line(tmp_path):
     assert result.returncode == 1 and "Traceback" not in result.stderr
     (line,) = result.stderr.strip().splitlines()
     assert line.startswith(f"lesionmtl: {foreign}: not a loadable lesionmtl checkpoint")
+
+
+def test_segment_one_image_checks_the_marks_like_a_table_row(tmp_path):
+    """--image with a short axis longer than the long one is refused, as the same row in a table is."""
+    image = tmp_path / "slice.png"
+    image.write_bytes(b"")
+    swapped = ["10", "20", "14", "20", "12", "10", "12", "30"]  # long axis 4 px, short axis 20 px
+    result = run_cli(
+        "segment", "--checkpoint", str(tmp_path / "m.pt"), "--image", str(image), "--recist", *swapped,
+        "--out", str(tmp_path / "out"),
+    )  # fmt: skip
+    assert result.returncode == 1 and "Traceback" not in result.stderr
+    (line,) = result.stderr.strip().splitlines()
+    assert line.startswith(f"lesionmtl: {image}: ") and "short axis" in line
+    assert not (tmp_path / "out").exists()
