@@ -18,15 +18,12 @@ import yaml
 from jsonschema import Draft202012Validator, validators
 
 from lesionmtl.architectures import ARCHITECTURES, needs_clusters
+from lesionmtl.errors import ConfigError
 from lesionmtl.runspec import SUPERVISIONS, RunSpec
 
 SCHEMA_PATH = Path(__file__).resolve().parent / "config.schema.yaml"
 # Settings of `training:` that size a job rather than shape its result (resources, not params).
 JOB_SIZE = ("threads", "mem_mb", "runtime")
-
-
-class ConfigError(ValueError):
-    """The configuration does not match the schema; the message names the key and the problem."""
 
 
 def load_schema() -> dict:

@@ -6,6 +6,7 @@ import pytest
 from lesionmtl import paths
 from lesionmtl.architectures import ARCHITECTURES, architecture, distinct_networks
 from lesionmtl.config import ConfigError, load_config, load_schema
+from lesionmtl.errors import LesionmtlError
 from lesionmtl.runspec import SUPERVISIONS, RunSpec
 
 from .conftest import REPO, tiny_config
@@ -83,6 +84,7 @@ def test_a_bad_config_names_the_key(change, where):
     with pytest.raises(ConfigError) as error:
         load_config(config)
     assert where in str(error.value)
+    assert isinstance(error.value, LesionmtlError)  # so scripts and the CLI end with one line
 
 
 def test_the_schema_enums_are_the_registries():
