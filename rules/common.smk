@@ -1,6 +1,7 @@
 # Config validation, the experiment matrix, and the input functions and helpers of the rules.
 # Every path comes from lesionmtl.paths, every config value from the typed config below.
 
+import functools
 import re
 from pathlib import Path
 
@@ -55,6 +56,7 @@ wildcard_constraints:
     shard=r"\d+",
 
 
+@functools.cache  # one import-graph walk per script: the report rules alone ask 16 times
 def script_code(script):
     """Hash of the package code a workflow script runs: as a param, an edit to that code reruns the rule."""
     return code_hash(Path(workflow.basedir) / "workflow_scripts" / script)
