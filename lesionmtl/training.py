@@ -28,12 +28,12 @@ import torch.nn.functional as F
 from tqdm import tqdm
 
 from lesionmtl import __version__
+from lesionmtl.architectures import architecture
 from lesionmtl.checkpoints import DataSource, build_checkpoint, save_checkpoint
 from lesionmtl.devices import select_device
 from lesionmtl.io import atomic_path, save_json, save_parquet
 from lesionmtl.models import (
     HEAD_DROPOUT,
-    PAIRED,
     WITH_CLUSTER_HEAD,
     build_model,
     count_parameters,
@@ -219,7 +219,7 @@ class Trainer:
 
     def epoch_batches(self) -> list[np.ndarray]:
         """This epoch's batches of training rows (pairs of one cluster for ``acosegc``)."""
-        if self.config.arch in PAIRED and self.data.clusters is not None:
+        if architecture(self.config.arch).cluster_pairs:
             return _cluster_pair_batches(
                 self.data.train_idx, self.data.clusters, self.config.batch_size, self.generator
             )
