@@ -109,8 +109,8 @@ class Study:
 
 @dataclass(frozen=True)
 class ExperimentConfig:
-    seeds: tuple[int, ...]
-    alpha_seg: float
+    """The experiment's shared settings; the default seeds and alpha_seg live in each Study."""
+
     alpha_cls: float
     studies: dict[str, Study]
 
@@ -215,7 +215,7 @@ def load_config(config: dict) -> WorkflowConfig:
     _check_full_supervision(studies, datasets)
     return WorkflowConfig(
         datasets=datasets,
-        experiment=ExperimentConfig(tuple(exp["seeds"]), exp["alpha_seg"], exp["alpha_cls"], studies),
+        experiment=ExperimentConfig(exp["alpha_cls"], studies),
         training=TrainingConfig(
             settings={k: v for k, v in training.items() if k not in (*JOB_SIZE, "per_model")},
             per_model=training["per_model"],
