@@ -19,7 +19,7 @@ import numpy as np
 import pandas as pd
 
 from lesionmtl.datasets.base import DataError, patch_hw
-from lesionmtl.datasets.recist_table import (
+from lesionmtl.datasets.readers.recist_table import (
     DEFAULT_HU_OFFSET,
     DEFAULT_WINDOW,
     POINT_COLUMNS,

@@ -15,10 +15,10 @@ import pandas as pd
 import pytest
 
 from lesionmtl.datasets import DataError, Sample, ingest
-from lesionmtl.datasets.deeplesion import read_deeplesion
-from lesionmtl.datasets.lits import read_lits, slices_from_volume, volume_from_slices
-from lesionmtl.datasets.synth_deeplesion import HEADER
+from lesionmtl.datasets.readers.deeplesion import read_deeplesion
+from lesionmtl.datasets.readers.lits import read_lits, slices_from_volume, volume_from_slices
 from lesionmtl.datasets.synthetic import write_synthetic
+from lesionmtl.datasets.synthetic.deeplesion import HEADER
 from lesionmtl.metrics import dice
 from lesionmtl.patches import (
     crop,

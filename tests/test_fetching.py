@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 
 from lesionmtl.datasets import DataError, ingest
-from lesionmtl.datasets.deeplesion import read_deeplesion
+from lesionmtl.datasets.readers.deeplesion import read_deeplesion
 from lesionmtl.fetching.archives import UnsafeArchive, extract
 from lesionmtl.fetching.deeplesion import SliceKeeper, needed_slices
 from lesionmtl.fetching.download import Checksum, ChecksumMismatch, DownloadError, download

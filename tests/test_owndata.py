@@ -12,7 +12,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from lesionmtl.datasets.recist_table import POINT_COLUMNS
+from lesionmtl.datasets.readers.recist_table import POINT_COLUMNS
 from tests.conftest import snakemake, write_config
 
 RUN = "results/own/runs/a1l-ellipse-k2-a50-s0"

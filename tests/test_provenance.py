@@ -22,7 +22,7 @@ def test_a_scripts_modules_are_what_it_imports_transitively():
     assert "lesionmtl.models" in provenance.script_modules(SCRIPTS / "report.py")
     # a relative import inside a subpackage resolves against it
     fetch = provenance.script_modules(SCRIPTS / "fetch.py")
-    assert {"lesionmtl.fetching.releases", "lesionmtl.datasets.deeplesion"} <= set(fetch)
+    assert {"lesionmtl.fetching.releases", "lesionmtl.datasets.readers.deeplesion"} <= set(fetch)
 
 
 def test_the_hash_changes_with_the_code_it_covers_only(tmp_path, monkeypatch):

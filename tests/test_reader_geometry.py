@@ -13,9 +13,9 @@ import pytest
 
 from lesionmtl.datasets import ingest
 from lesionmtl.datasets.base import POOR_FIT, Rejection, Sample
-from lesionmtl.datasets.deeplesion import read_deeplesion
-from lesionmtl.datasets.ham import read_ham
-from lesionmtl.datasets.lits import read_lits
+from lesionmtl.datasets.readers.deeplesion import read_deeplesion
+from lesionmtl.datasets.readers.ham import read_ham
+from lesionmtl.datasets.readers.lits import read_lits
 from lesionmtl.datasets.synthetic import write_synthetic
 from lesionmtl.patches import to_source
 from lesionmtl.pseudolabels import ellipse_mask, make_pseudolabels

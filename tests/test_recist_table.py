@@ -13,7 +13,7 @@ import pandas as pd
 import pytest
 
 from lesionmtl.datasets import DataError, ingest
-from lesionmtl.datasets.recist_table import POINT_COLUMNS
+from lesionmtl.datasets.readers.recist_table import POINT_COLUMNS
 from lesionmtl.datasets.synthetic import write_synthetic
 from lesionmtl.exports import to_source_frame
 from lesionmtl.measurements import measure_mask

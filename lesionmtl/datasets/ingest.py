@@ -16,10 +16,10 @@ from ..io import save_json, save_npy, save_parquet
 from ..patches import to_source
 from ..recist import recist_to_ellipse
 from .base import SPLITS, DataError, Reader, Rejection, Sample, patch_hw
-from .deeplesion import read_deeplesion
-from .ham import read_ham
-from .lits import read_lits
-from .recist_table import read_recist_table
+from .readers.deeplesion import read_deeplesion
+from .readers.ham import read_ham
+from .readers.lits import read_lits
+from .readers.recist_table import read_recist_table
 from .splits import assign_splits
 
 READERS: dict[str, Reader] = {

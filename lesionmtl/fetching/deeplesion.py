@@ -2,7 +2,7 @@
 
 The 56 ``Images_png_NN.zip`` hold ~238 GB of whole CT series; the reader opens only each lesion's
 key slice and its neighbours for the -2 / 0 / +2 mm channels. Which ones follows from the rows of
-``DL_info.csv``, parsed by the reader's own :func:`~lesionmtl.datasets.deeplesion.read_dl_info`,
+``DL_info.csv``, parsed by the reader's own :func:`~lesionmtl.datasets.readers.deeplesion.read_dl_info`,
 so that unpacking and reading agree by construction.
 """
 
@@ -16,7 +16,7 @@ import cv2
 import numpy as np
 
 from ..datasets.base import DataError
-from ..datasets.deeplesion import read_dl_info
+from ..datasets.readers.deeplesion import read_dl_info
 
 DEFAULT_KEEP_MARGIN = 64  # px kept around each lesion box when unpacking: patches up to 128 px
 

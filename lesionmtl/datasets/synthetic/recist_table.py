@@ -15,12 +15,12 @@ import cv2
 import nibabel as nib
 import numpy as np
 
-from ..patches import window_to_uint8
-from ..recist import measure_recist
-from .recist_table import DEFAULT_HU_OFFSET, POINT_COLUMNS
-from .synth_ct import body, finish
-from .synth_deeplesion import DEFAULTS as CT_DEFAULTS
-from .synth_deeplesion import SOFT_WINDOWS, place_lesions
+from ...patches import window_to_uint8
+from ...recist import measure_recist
+from ..readers.recist_table import DEFAULT_HU_OFFSET, POINT_COLUMNS
+from .ct import body, finish
+from .deeplesion import DEFAULTS as CT_DEFAULTS
+from .deeplesion import SOFT_WINDOWS, place_lesions
 
 DEFAULTS = {
     **{

@@ -13,10 +13,10 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from ..recist import measure_recist
+from ...recist import measure_recist
+from ..splits import assign_splits
+from .ct import Anatomy, body, finish, lesion_contrast, random_point
 from .lesion_model import neighbours, rasterize, sample_lesion, texture
-from .splits import assign_splits
-from .synth_ct import Anatomy, body, finish, lesion_contrast, random_point
 
 HEADER = [
     "File_name",

@@ -13,15 +13,15 @@ from pathlib import Path
 
 import numpy as np
 
-from .. import __version__
-from ..io import save_json
-from . import synth_deeplesion, synth_ham, synth_lits, synth_recist_table
+from ... import __version__
+from ...io import save_json
+from . import deeplesion, ham, lits, recist_table
 
 WRITERS: dict[str, tuple[Callable, dict]] = {
-    "deeplesion": (synth_deeplesion.write, synth_deeplesion.DEFAULTS),
-    "lits": (synth_lits.write, synth_lits.DEFAULTS),
-    "ham": (synth_ham.write, synth_ham.DEFAULTS),
-    "recist_table": (synth_recist_table.write, synth_recist_table.DEFAULTS),
+    "deeplesion": (deeplesion.write, deeplesion.DEFAULTS),
+    "lits": (lits.write, lits.DEFAULTS),
+    "ham": (ham.write, ham.DEFAULTS),
+    "recist_table": (recist_table.write, recist_table.DEFAULTS),
 }
 
 

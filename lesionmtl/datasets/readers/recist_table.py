@@ -26,9 +26,9 @@ import nibabel as nib
 import numpy as np
 import pandas as pd
 
-from ..patches import crop, patch_origin, to_patch, window_to_uint8
-from ..recist import check_inside, parse_recist
-from .base import SPLITS, DataError, Rejection, Sample, patch_hw, read_table, recist_bbox
+from ...patches import crop, patch_origin, to_patch, window_to_uint8
+from ...recist import check_inside, parse_recist
+from ..base import SPLITS, DataError, Rejection, Sample, patch_hw, read_table, recist_bbox
 
 POINT_COLUMNS = ("x11", "y11", "x12", "y12", "x21", "y21", "x22", "y22")
 REQUIRED = ("image", *POINT_COLUMNS)

@@ -17,9 +17,9 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from ..patches import crop, patch_origin, to_patch, window_to_uint8
-from ..recist import check_inside, parse_recist
-from .base import DEGENERATE, DUPLICATE, DataError, Rejection, Sample, patch_hw, read_mask, read_table
+from ...patches import crop, patch_origin, to_patch, window_to_uint8
+from ...recist import check_inside, parse_recist
+from ..base import DEGENERATE, DUPLICATE, DataError, Rejection, Sample, patch_hw, read_mask, read_table
 
 REQUIRED = (
     "File_name",

@@ -14,7 +14,7 @@ import cv2
 import numpy as np
 from PIL import Image
 
-from .base import DataError, Rejection, Sample, find_files, patch_hw, read_mask, read_table, sample_from_mask
+from ..base import DataError, Rejection, Sample, find_files, patch_hw, read_mask, read_table, sample_from_mask
 
 REQUIRED = ("lesion_id", "image_id")
 JPEG_END = b"\xff\xd9"  # EOI marker; in the entropy-coded data 0xFF is always followed by 0x00 or RSTn

@@ -16,8 +16,8 @@ import nibabel as nib
 import numpy as np
 from scipy import ndimage
 
-from ..patches import crop, padded_square, window_to_uint8
-from .base import TOO_SMALL, DataError, Rejection, Sample, find_files, patch_hw, sample_from_mask
+from ...patches import crop, padded_square, window_to_uint8
+from ..base import TOO_SMALL, DataError, Rejection, Sample, find_files, patch_hw, sample_from_mask
 
 TUMOUR = 2
 AFFINE_TOLERANCE = 1e-3  # mm (and direction cosines): float32 round-off, never a flip or a shift

@@ -9,9 +9,9 @@ from pathlib import Path
 import nibabel as nib
 import numpy as np
 
+from ..readers.lits import volume_from_slices
+from .ct import body, eroded, finish, lesion_contrast, random_point
 from .lesion_model import neighbours, rasterize, sample_lesion, smooth_noise, texture
-from .lits import volume_from_slices
-from .synth_ct import body, eroded, finish, lesion_contrast, random_point
 
 DEFAULTS = {
     "slices": [10, 20],
