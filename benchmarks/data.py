@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from lesionmtl.paths import dataset_file
+
 PATCH_SIZE = 120  # the paper's DeepLesion patch
 
 
@@ -27,6 +29,6 @@ def deeplesion_ingested(workdir: Path, quick: bool) -> Path:
     from lesionmtl.datasets.ingest import ingest
 
     out = Path(workdir) / "deeplesion_ingested"
-    if not (out / "lesions.parquet").exists():
+    if not dataset_file(out, "lesions").exists():
         ingest("deeplesion", deeplesion_raw(workdir, quick), out, patch_size=PATCH_SIZE, seed=0)
     return out

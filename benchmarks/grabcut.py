@@ -20,6 +20,7 @@ import pandas as pd
 
 from benchmarks.data import deeplesion_ingested
 from benchmarks.timing import Timer
+from lesionmtl.paths import dataset_file
 
 ITERATIONS = 5  # the paper's GrabCut iterations (config pseudolabels.grabcut_iterations)
 
@@ -31,18 +32,19 @@ def _warm(seconds: float) -> None:
 
 
 def _replicated(ingested: Path, n: int, out: Path) -> tuple[np.ndarray, pd.DataFrame, np.ndarray]:
-    lesions = pd.read_parquet(ingested / "lesions.parquet").sort_values("patch_index", ignore_index=True)
-    images = np.load(ingested / "patches" / "images.npy")
-    gt = np.load(ingested / "patches" / "gt_masks.npy")
+    lesions = pd.read_parquet(dataset_file(ingested, "lesions")).sort_values("patch_index", ignore_index=True)
+    images = np.load(dataset_file(ingested, "images"))
+    gt = np.load(dataset_file(ingested, "gt_masks"))
     take = np.resize(np.arange(len(lesions)), n)
     lesions = lesions.iloc[take].reset_index(drop=True)
     lesions["lesion_id"] = [f"{lid}#{i}" for i, lid in enumerate(lesions["lesion_id"])]
     lesions["patch_index"] = np.arange(n)
     images, gt = images[take], (gt[take] if len(gt) else gt)
-    out.mkdir(parents=True, exist_ok=True)
-    lesions.to_parquet(out / "lesions.parquet")
-    np.save(out / "images.npy", images)
-    np.save(out / "gt_masks.npy", gt)
+    for key in ("lesions", "images", "gt_masks"):
+        dataset_file(out, key).parent.mkdir(parents=True, exist_ok=True)
+    lesions.to_parquet(dataset_file(out, "lesions"))
+    np.save(dataset_file(out, "images"), images)
+    np.save(dataset_file(out, "gt_masks"), gt)
     return images, lesions, gt
 
 
@@ -53,9 +55,9 @@ def _sharded_seconds(pool: ProcessPoolExecutor, data: Path, n_shards: int) -> fl
         futures = [
             pool.submit(
                 pseudolabel_shard,
-                str(data / "lesions.parquet"),
-                str(data / "images.npy"),
-                str(data / "gt_masks.npy"),
+                str(dataset_file(data, "lesions")),
+                str(dataset_file(data, "images")),
+                str(dataset_file(data, "gt_masks")),
                 str(data / f"shard{n_shards}_{i}.npz"),
                 str(data / f"shard{n_shards}_{i}.parquet"),
                 shard=i,

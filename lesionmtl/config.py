@@ -10,6 +10,7 @@ studies is trained once), so removing an ablation is deleting its study from the
 from __future__ import annotations
 
 import copy
+import functools
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -19,6 +20,7 @@ from jsonschema import Draft202012Validator, validators
 
 from lesionmtl.architectures import ARCHITECTURES, needs_clusters
 from lesionmtl.errors import ConfigError
+from lesionmtl.formats import FORMATS
 from lesionmtl.runspec import SUPERVISIONS, RunSpec
 
 SCHEMA_PATH = Path(__file__).resolve().parent / "config.schema.yaml"
@@ -27,11 +29,24 @@ JOB_SIZE = ("threads", "mem_mb", "runtime")
 
 
 def load_schema() -> dict:
-    """The schema, with the enums of architectures and supervisions filled in from their registries."""
+    """The schema, with the enums of dataset formats, architectures and supervisions filled in from their registries."""
     schema = yaml.safe_load(SCHEMA_PATH.read_text())
+    schema["properties"]["datasets"]["additionalProperties"]["properties"]["format"]["enum"] = list(FORMATS)
     schema["$defs"]["architecture"]["enum"] = list(ARCHITECTURES)
     schema["$defs"]["supervision"]["enum"] = list(SUPERVISIONS)
     return schema
+
+
+@functools.cache
+def _section_defaults(section: str) -> tuple[tuple[str, Any], ...]:
+    properties = load_schema()["properties"][section]["properties"]
+    return tuple((name, spec["default"]) for name, spec in properties.items() if "default" in spec)
+
+
+def schema_defaults(section: str) -> dict[str, Any]:
+    """The schema's default of every setting of a top-level ``section`` that has one (e.g.
+    ``training``): the one place defaults live, for the workflow and for direct callers alike."""
+    return copy.deepcopy(dict(_section_defaults(section)))
 
 
 def _set_defaults(validator, properties, instance, schema):

@@ -8,12 +8,14 @@ from pathlib import Path
 
 import pandas as pd
 
+from lesionmtl.paths import RUN_FILES
+
 METRIC_COLUMNS = ("dice", "iou", "hausdorff", "abs_err_long_px", "abs_err_short_px", "abs_err_long_mm")
 
 
 def test_metrics(run_dir: Path) -> dict | None:
     """Means (diameter errors: medians) over the test lesions of the run's ``metrics.parquet``, if any."""
-    path = Path(run_dir) / "metrics.parquet"
+    path = Path(run_dir) / RUN_FILES["metrics"]
     if not path.is_file():
         return None
     test = pd.read_parquet(path).query("split == 'test'")

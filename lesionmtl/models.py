@@ -12,10 +12,10 @@ import torch
 from torch import nn
 
 from lesionmtl.architectures import ARCHITECTURES, PAIRED, WITH_CLUSTER_HEAD, architecture, needs_clusters
+from lesionmtl.config import schema_defaults
 
 __all__ = [
     "ARCHITECTURES",
-    "HEAD_DROPOUT",
     "PAIRED",
     "WITH_CLUSTER_HEAD",
     "build_model",
@@ -25,19 +25,20 @@ __all__ = [
 ]
 
 
-# Dropout before the cluster head's linear layer: smp's ``aux_params`` default, which the released
-# code used (the paper does not say). Dropout has no parameters: the counts stay the paper's.
-HEAD_DROPOUT = 0.2
+# The defaults of the schema's `training` section: encoder, weights, and the dropout before the
+# cluster head's linear layer (smp's ``aux_params`` default, which the released code used; the
+# paper does not say; dropout has no parameters, so the counts stay the paper's).
+TRAINING_DEFAULTS = schema_defaults("training")
 
 
 def build_model(
     arch: str,
     *,
-    encoder: str = "resnet101",
+    encoder: str = TRAINING_DEFAULTS["encoder"],
     n_clusters: int | None = None,
-    encoder_weights: str | None = None,
+    encoder_weights: str | None = TRAINING_DEFAULTS["encoder_weights"],
     in_channels: int = 3,
-    head_dropout: float = HEAD_DROPOUT,
+    head_dropout: float = TRAINING_DEFAULTS["head_dropout"],
 ) -> nn.Module:
     """Build A1 (DeepLabV3+), A1+L (with cluster head), or the U-Net counterparts.
 

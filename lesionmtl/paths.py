@@ -30,6 +30,16 @@ RUN_FILES = {
 }
 
 
+# The files ingest writes inside a dataset's folder (results/{dataset}, or any folder given to ingest).
+DATASET_FILES = {
+    "lesions": "lesions.parquet",
+    "rejected": "rejected.parquet",
+    "ingest_summary": "ingest.json",
+    "images": "patches/images.npy",
+    "gt_masks": "patches/gt_masks.npy",
+}
+
+
 def synthetic_raw_dir(dataset: str) -> str:
     """Where ``synthesize`` writes a synthetic dataset in its official on-disk format."""
     return f"{RESULTS}/raw/{dataset}"
@@ -39,24 +49,33 @@ def dataset_dir(dataset: str) -> str:
     return f"{RESULTS}/{dataset}"
 
 
+def dataset_file(folder: str | Path, key: str) -> Path:
+    """File ``key`` of :data:`DATASET_FILES` in an ingested dataset's ``folder``."""
+    return Path(folder) / DATASET_FILES[key]
+
+
+def _ingested(dataset: str, key: str) -> str:
+    return f"{dataset_dir(dataset)}/{DATASET_FILES[key]}"
+
+
 def lesions(dataset: str) -> str:
-    return f"{dataset_dir(dataset)}/lesions.parquet"
+    return _ingested(dataset, "lesions")
 
 
 def rejected(dataset: str) -> str:
-    return f"{dataset_dir(dataset)}/rejected.parquet"
+    return _ingested(dataset, "rejected")
 
 
 def ingest_summary(dataset: str) -> str:
-    return f"{dataset_dir(dataset)}/ingest.json"
+    return _ingested(dataset, "ingest_summary")
 
 
 def images(dataset: str) -> str:
-    return f"{dataset_dir(dataset)}/patches/images.npy"
+    return _ingested(dataset, "images")
 
 
 def gt_masks(dataset: str) -> str:
-    return f"{dataset_dir(dataset)}/patches/gt_masks.npy"
+    return _ingested(dataset, "gt_masks")
 
 
 def pseudo_masks(dataset: str, kind: str) -> str:

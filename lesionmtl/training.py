@@ -30,10 +30,10 @@ from tqdm import tqdm
 from lesionmtl import __version__
 from lesionmtl.architectures import architecture
 from lesionmtl.checkpoints import DataSource, build_checkpoint, save_checkpoint
+from lesionmtl.config import schema_defaults
 from lesionmtl.devices import select_device
 from lesionmtl.io import atomic_path, save_json, save_parquet
 from lesionmtl.models import (
-    HEAD_DROPOUT,
     WITH_CLUSTER_HEAD,
     build_model,
     count_parameters,
@@ -45,22 +45,27 @@ from lesionmtl.tensors import ImageBatcher, memory_format
 log = logging.getLogger(__name__)
 
 
+_TRAINING, _EXPERIMENT = schema_defaults("training"), schema_defaults("experiment")
+
+
 @dataclass
 class TrainConfig:
+    """One run's settings; every default is the config schema's (the paper's), stated nowhere else."""
+
     arch: str
-    encoder: str = "resnet101"
-    encoder_weights: str | None = None
-    epochs: int = 50
-    patience: int = 5
-    batch_size: int = 10
-    lr: float = 1e-3
-    alpha_seg: float = 50.0
-    alpha_cls: float = 1.0
     seed: int = 0
-    threads: int | None = None
-    device: str = "auto"
-    mixed_precision: bool = True  # bf16 autocast, CUDA only
-    head_dropout: float = HEAD_DROPOUT  # before the cluster head's linear layer (A1+L, U-Net+L)
+    encoder: str = _TRAINING["encoder"]
+    encoder_weights: str | None = _TRAINING["encoder_weights"]
+    epochs: int = _TRAINING["epochs"]
+    patience: int = _TRAINING["patience"]
+    batch_size: int = _TRAINING["batch_size"]
+    lr: float = _TRAINING["lr"]
+    alpha_seg: float = _EXPERIMENT["alpha_seg"]
+    alpha_cls: float = _EXPERIMENT["alpha_cls"]
+    threads: int | None = None  # None: torch's own choice (the workflow passes the job's threads)
+    device: str = _TRAINING["device"]
+    mixed_precision: bool = _TRAINING["mixed_precision"]  # bf16 autocast, CUDA only
+    head_dropout: float = _TRAINING["head_dropout"]  # before the cluster head's linear layer (A1+L, U-Net+L)
 
 
 @dataclass

@@ -12,24 +12,14 @@ import numpy as np
 import pandas as pd
 
 from ..errors import ConfigError
+from ..formats import FORMATS, DatasetFormat
 from ..io import save_json, save_npy, save_parquet
 from ..patches import to_source
+from ..paths import dataset_file
 from ..recist import recist_to_ellipse
 from .base import SPLITS, DataError, Reader, Rejection, Sample, patch_hw
-from .readers.deeplesion import read_deeplesion
-from .readers.ham import read_ham
-from .readers.lits import read_lits
-from .readers.recist_table import read_recist_table
 from .splits import assign_splits
 
-READERS: dict[str, Reader] = {
-    "deeplesion": read_deeplesion,
-    "lits": read_lits,
-    "ham": read_ham,
-    "recist_table": read_recist_table,
-}
-# Formats whose lesions may come with or without a reference mask, each on its own.
-PARTIAL_GROUND_TRUTH = {"recist_table"}
 RECIST_COLUMNS = ("r_x11", "r_y11", "r_x12", "r_y12", "r_x21", "r_y21", "r_x22", "r_y22")
 # The same marks in source pixels (where they were drawn or measured), and their ellipse.
 SOURCE_COLUMNS = tuple(f"src_{c}" for c in RECIST_COLUMNS)
@@ -39,13 +29,19 @@ REJECTED_COLUMNS = ["item", "source", "kind", "reason", "group_id", "split"]
 def reader_options_in_effect(fmt: str, options: dict) -> dict:
     """The reader's keyword options with its defaults filled in (``patch_size`` aside): what
     ``ingest.json`` records, so that a checkpoint can cut patches the same way later."""
-    params = inspect.signature(READERS[fmt]).parameters.values()
+    params = inspect.signature(_format(fmt).load_reader()).parameters.values()
     defaults = {
         p.name: p.default
         for p in params
         if p.kind is p.KEYWORD_ONLY and p.default is not p.empty and p.name != "patch_size"
     }
     return {**defaults, **options}
+
+
+def _format(fmt: str) -> DatasetFormat:
+    if fmt not in FORMATS:
+        raise ConfigError(f"unknown dataset format {fmt!r}; expected one of {sorted(FORMATS)}")
+    return FORMATS[fmt]
 
 
 def _row(s: Sample, fmt: str, index: int) -> dict:
@@ -97,7 +93,7 @@ def ingest(
 ) -> pd.DataFrame:
     """Read ``raw_dir`` in the official ``fmt`` layout and write the lesion table and patches.
 
-    Writes ``lesions.parquet``, ``patches/images.npy`` (N, h, w, 3) uint8,
+    Writes (names: :data:`lesionmtl.paths.DATASET_FILES`) ``lesions.parquet``, ``patches/images.npy`` (N, h, w, 3) uint8,
     ``patches/gt_masks.npy`` (N, h, w) bool, or (0, h, w) when the data has no ground truth,
     ``rejected.parquet`` (one row per lesion dropped: kind, reason, group and the group's split)
     and ``ingest.json`` into ``out_dir``.  A lesion the reader changed on purpose (e.g. swapped
@@ -106,14 +102,14 @@ def ingest(
     under a temporary name and renamed; ``lesions.parquet`` is removed first and written last,
     so it exists only when the whole step succeeded.  Returns the lesion table.
     """
-    if fmt not in READERS:
-        raise ConfigError(f"unknown dataset format {fmt!r}; expected one of {sorted(READERS)}")
+    dataset_format = _format(fmt)
+    read: Reader = dataset_format.load_reader()
     started = time.perf_counter()
     raw_dir, out_dir = Path(raw_dir), Path(out_dir)
-    (out_dir / "lesions.parquet").unlink(missing_ok=True)
+    dataset_file(out_dir, "lesions").unlink(missing_ok=True)
     samples: list[Sample] = []
     rejected: list[Rejection] = []
-    for item in READERS[fmt](raw_dir, patch_size=patch_size, **reader_options):
+    for item in read(raw_dir, patch_size=patch_size, **reader_options):
         (rejected if isinstance(item, Rejection) else samples).append(item)
     if not samples:
         raise DataError(raw_dir, f"no lesions found ({len(rejected)} rejected)")
@@ -136,24 +132,24 @@ def ingest(
         raise DataError(raw_dir, f"groups in several splits: {crossing[crossing > 1].index[:5].tolist()}")
     with_gt = [s.gt is not None for s in samples]
     partial = any(with_gt) and not all(with_gt)
-    if partial and fmt not in PARTIAL_GROUND_TRUTH:
+    if partial and not dataset_format.partial_ground_truth:
         raise DataError(raw_dir, f"ground truth for only {sum(with_gt)} of {len(samples)} lesions")
     if partial:  # scored where there is a mask (``has_gt``); the others are empty in gt_masks
         table["has_gt"] = with_gt
 
     images = np.stack([s.image for s in samples])
-    save_npy(out_dir / "patches" / "images.npy", images)
+    save_npy(dataset_file(out_dir, "images"), images)
     # Always written, so that the workflow's outputs do not depend on the data: a zero-length
     # stack says "no ground truth" (real DeepLesion), and scoring then needs GrabCut masks.
     empty = np.zeros(images.shape[1:3], dtype=bool)
     gt_masks = np.stack([empty if s.gt is None else s.gt for s in samples]) if any(with_gt) else empty[None][:0]
-    save_npy(out_dir / "patches" / "gt_masks.npy", gt_masks.astype(bool))
+    save_npy(dataset_file(out_dir, "gt_masks"), gt_masks.astype(bool))
     save_parquet(
-        out_dir / "rejected.parquet",
+        dataset_file(out_dir, "rejected"),
         pd.DataFrame([vars(r) for r in rejected], columns=REJECTED_COLUMNS),
     )
     save_json(
-        out_dir / "ingest.json",
+        dataset_file(out_dir, "ingest_summary"),
         {
             "format": fmt,
             "raw_dir": str(raw_dir),
@@ -172,5 +168,5 @@ def ingest(
             "seconds": round(time.perf_counter() - started, 2),
         },
     )
-    save_parquet(out_dir / "lesions.parquet", table)
+    save_parquet(dataset_file(out_dir, "lesions"), table)
     return table

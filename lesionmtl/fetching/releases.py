@@ -16,10 +16,10 @@ import yaml
 
 from ..datasets.base import patch_hw
 from ..errors import ConfigError
+from ..formats import dataset_format
 from .deeplesion import DEFAULT_KEEP_MARGIN
 
 SOURCES = Path(__file__).with_name("sources.yaml")
-DEFAULT_RELEASE = {"deeplesion": "nih", "lits": "msd", "ham": "dataverse", "recist_table": "own"}
 ARCHIVE_SUFFIXES = (".zip", ".tar", ".tar.gz", ".tgz")
 RECEIPTS = ".fetched"  # per-file receipts inside the raw folder (the workflow's outputs)
 
@@ -87,7 +87,7 @@ def _load(path: str | Path) -> dict:
 
 def release(fmt: str, name: str | None = None) -> Release:
     """The release ``name`` of dataset format ``fmt`` (default: the one downloadable without sign-in)."""
-    name = name or DEFAULT_RELEASE[fmt]
+    name = name or dataset_format(fmt).release
     try:
         spec = _sources()[fmt][name]
     except KeyError:

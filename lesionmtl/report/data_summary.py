@@ -9,14 +9,9 @@ from pathlib import Path
 import pandas as pd
 
 from lesionmtl.datasets.base import SPLITS
+from lesionmtl.formats import FORMATS
 from lesionmtl.report.tables import write_table
 
-# What the paper used (section 4), by dataset format, to set the counts above beside.
-PAPER_COUNTS = {
-    "deeplesion": "32,735 lesions (4,400 patients), official split",
-    "lits": "11,522 / 3,310 / 1,630 images (48 / 44 / 20 volumes)",
-    "ham": "10,015 images, 70 / 20 / 10 % (the released code drops 3 broken masks)",
-}
 # What a dataset's test predictions are scored against (config score_against), in words.
 SCORED_AGAINST = {"ground_truth": "ground truth", "grabcut": "GrabCut", "none": "not scored (trained only)"}
 
@@ -54,7 +49,7 @@ def data_summary(
                 "Groups": summary["n_groups"],
                 "Lesions": summary["n_lesions"],
                 **{split.capitalize(): summary["per_split"][split] for split in SPLITS},
-                "Paper": PAPER_COUNTS.get(summary["format"], "-"),
+                "Paper": FORMATS[summary["format"]].paper_counts,
                 "Dropped": _dropped(dropped),
                 "Why dropped": "; ".join(f"{kind} {n}" for kind, n in by_kind.items()) or "-",
                 "Changed (notes)": summary.get("n_recorded", 0),

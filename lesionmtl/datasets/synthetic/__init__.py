@@ -8,21 +8,13 @@ parameter) is written last, so its presence marks a complete dataset.
 from __future__ import annotations
 
 import os
-from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
 
 from ... import __version__
+from ...formats import FORMATS
 from ...io import save_json
-from . import deeplesion, ham, lits, recist_table
-
-WRITERS: dict[str, tuple[Callable, dict]] = {
-    "deeplesion": (deeplesion.write, deeplesion.DEFAULTS),
-    "lits": (lits.write, lits.DEFAULTS),
-    "ham": (ham.write, ham.DEFAULTS),
-    "recist_table": (recist_table.write, recist_table.DEFAULTS),
-}
 
 
 def write_synthetic(
@@ -33,9 +25,10 @@ def write_synthetic(
     Deterministic given the arguments.  ``kw`` overrides generator parameters (see each
     writer's ``DEFAULTS``; ``irregularity`` scales every departure of the outlines from an ellipse).
     """
-    if fmt not in WRITERS:
-        raise ValueError(f"unknown dataset format {fmt!r}; expected one of {sorted(WRITERS)}")
-    write, defaults = WRITERS[fmt]
+    if fmt not in FORMATS:
+        raise ValueError(f"unknown dataset format {fmt!r}; expected one of {sorted(FORMATS)}")
+    writer = FORMATS[fmt].load_writer()
+    write, defaults = writer.write, writer.DEFAULTS
     unknown = sorted(set(kw) - set(defaults))
     if unknown:
         raise TypeError(f"unknown {fmt} generator parameter(s) {unknown}; known: {sorted(defaults)}")
