@@ -1,124 +1,106 @@
-# Every table and figure of the paper, each from the runs of the study that feeds it.
+# Every table and figure of the paper, each from the runs of the study that feeds it, as the
+# artefact registry (lesionmtl/report/artefacts.py) declares them: one rule per builder.
 # An artefact whose study is not in the config is not built (delete a study to drop it).
+
+from lesionmtl.report.artefacts import ARTEFACTS, PerDataset, Runs, builders, output_key
 
 
 report: "captions/workflow.rst"
 
 
-# Each artefact: its inputs, outputs and own params; every one runs workflow_scripts/report.py,
-# which calls lesionmtl.report.build.ARTEFACTS[<artefact>] with the inputs and outputs.
-# A scored artefact reads evaluations: its `datasets` are the scored ones (SCORED).
-ARTEFACT_RULES = {
-    "data": dict(
-        input=dict(summaries=per_dataset(paths.ingest_summary), rejected=per_dataset(paths.rejected)),
-        output=table("data", "data"),
-        params=dict(score_against={ds: CONFIG.datasets[ds].score_against for ds in DATASETS}),
-    ),
-    "table1": dict(
-        input=dict(runs=run_files("main", "metrics")),
-        output=table("table1", "table1"),
-        scored=True,
-    ),
-    "table2": dict(
-        input=dict(runs=run_files("main", "record")),
-        output=table("table2", "table2"),
-    ),
-    "supervision": dict(
-        input=dict(runs=run_files("supervision", "metrics")),
-        output={
-            **{f"{ds}_{ext}": path for ds in SCORED for ext, path in table(f"table3-5_{ds}", "table3_5", ds).items()},
-            **{f"table6_{ext}": path for ext, path in table("table6", "table6").items()},
-        },
-        params=dict(reference={ds: CONFIG.datasets[ds].score_against for ds in SCORED}),
-        scored=True,
-    ),
-    "table7": dict(
-        input=dict(runs=run_files("backbone", "metrics")),
-        output=table("table7", "table7"),
-        scored=True,
-    ),
-    "table8": dict(
-        input=dict(runs=run_files("main", "metrics")),
-        output=table("table8", "table8"),
-        scored=True,
-    ),
-    "parameters": dict(
-        output=table("parameters", "parameters"),
-        params=dict(
-            encoders=["resnet101", CONFIG.training.settings["encoder"]],
-            cluster_counts={ds: CONFIG.datasets[ds].k for ds in DATASETS},
-        ),
-    ),
-    "figure2": dict(
-        input=dict(runs=run_files("clusters", "metrics")),
-        output=figure("figure2", "figure2"),
-        scored=True,
-    ),
-    "figure3": dict(
-        input=dict(
-            images=per_dataset(paths.images),
-            ellipse=per_dataset(paths.pseudo_masks, "ellipse"),
-            lesions=per_dataset(paths.lesions),
-            clusters=[paths.clusters(ds, CONFIG.datasets[ds].k) for ds in DATASETS],
-        ),
-        output=dict(
-            png=[figure(f"figure3_{ds}", "figure3", ds)["png"] for ds in DATASETS],
-            pdf=[paths.figure(f"figure3_{ds}", "pdf") for ds in DATASETS],
-        ),
-    ),
-    "figure4": dict(
-        input=dict(
-            predictions=run_files("main", "predictions"),
-            images=per_dataset(paths.images, among=SCORED),
-            ellipse=per_dataset(paths.pseudo_masks, "ellipse", among=SCORED),
-            lesions=per_dataset(paths.lesions, among=SCORED),
-            truth=per_dataset(score_masks_path, among=SCORED),
-        ),
-        output=figure("figure4", "figure4"),
-        params=dict(figure_lesions=CONFIG.report.figure_lesions),
-        scored=True,
-    ),
-    "figure5": dict(
-        input=dict(runs=run_files("alpha", "metrics")),
-        output=figure("figure5", "figure5"),
-        scored=True,
-    ),
-    "training_curves": dict(
-        input=dict(histories=run_files("main", "history")),
-        output=figure("training_curves", "training_curves"),
-    ),
-    "diameters": dict(
-        input=dict(runs=run_files("main", "metrics")),
-        output=table("diameters", "diameters"),
-        scored=True,
-    ),
-    "bland_altman": dict(
-        input=dict(runs=run_files("main", "metrics")),
-        output=figure("bland_altman", "bland_altman"),
-        scored=True,
-    ),
-    "pseudolabel_quality": dict(
-        input=dict(facts=per_dataset(paths.pseudolabel_facts)),
-        output=figure("pseudolabel_quality", "pseudolabel_quality"),
-    ),
+def artefact_datasets(artefact):
+    """The datasets an artefact covers: the scored ones where it reads evaluations."""
+    return SCORED if artefact.scored else DATASETS
+
+
+def is_built(artefact):
+    """Whether the default target asks for ``artefact``: its study has runs on the datasets it
+    covers (and, for the cluster accuracy, a model with a cluster head)."""
+    datasets = artefact_datasets(artefact)
+    if not datasets:
+        return False
+    if artefact.study is None:
+        return True
+    if not any(CONFIG.study_runs(ds, artefact.study) for ds in datasets):
+        return False
+    return not artefact.needs_cluster_head or bool(WITH_CLUSTER_HEAD & set(STUDIES[artefact.study].models))
+
+
+# Files the workflow resolves for a PerDataset input, beside the functions of lesionmtl.paths.
+DATASET_INPUTS = {
+    "reference_masks": score_masks_path,
+    "clusters_at_k": lambda ds: paths.clusters(ds, CONFIG.datasets[ds].k),
+}
+# Settings a builder takes from the configuration, by the names the registry uses.
+REPORT_PARAMS = {
+    "score_against": lambda datasets: {ds: CONFIG.datasets[ds].score_against for ds in datasets},
+    "encoders": lambda datasets: ["resnet101", CONFIG.training.settings["encoder"]],
+    "cluster_counts": lambda datasets: {ds: CONFIG.datasets[ds].k for ds in datasets},
+    "figure_lesions": lambda datasets: CONFIG.report.figure_lesions,
 }
 
 
-for artefact, spec in ARTEFACT_RULES.items():
+def artefact_input(artefact, spec):
+    if isinstance(spec, Runs):
+        return run_files(artefact.study, spec.key)
+    path_of = DATASET_INPUTS.get(spec.path) or getattr(paths, spec.path)
+    return [path_of(ds, *spec.args) for ds in artefact_datasets(artefact)]
+
+
+def in_report(path, artefact, dataset):
+    """The report entry of an artefact's listed file (Snakemake's parser misreads `report(` at a line start)."""
+    others = ", ".join(f".{fmt}" for fmt in artefact.formats if fmt != artefact.entry_format)
+    return report(
+        path,
+        caption=f"captions/{artefact.name}.rst",
+        category=artefact.category,
+        subcategory=artefact.title,
+        labels={"dataset": dataset, "formats": f"{artefact.entry_format} (also {others})"},
+    )
+
+
+def artefact_files(artefact):
+    """{output key: path} of every file of ``artefact``; its report entries wrapped for the report."""
+    datasets = artefact_datasets(artefact)
+    path_of = paths.table if artefact.kind == "table" else paths.figure
+    files = {}
+    for dataset, stem in zip(datasets if artefact.per_dataset else [None], artefact.file_stems(datasets)):
+        for fmt in artefact.formats:
+            path = path_of(stem, fmt)
+            entry = fmt == artefact.entry_format
+            files[output_key(artefact, fmt, dataset)] = in_report(path, artefact, dataset or "all") if entry else path
+    return files
+
+
+def report_outputs():
+    """The default target (`all`): the first file of every artefact that is built, and the trained
+    models of the unscored datasets."""
+    wanted = [
+        path_of(stem, a.formats[0])
+        for a in ARTEFACTS.values()
+        if is_built(a)
+        for path_of in [paths.table if a.kind == "table" else paths.figure]
+        for stem in a.file_stems(artefact_datasets(a))
+    ]
+    unscored = [ds for ds in DATASETS if ds not in SCORED]
+    return wanted + [paths.run_file(ds, run, "model") for ds in unscored for run in CONFIG.experiment_runs(ds)]
+
+
+for builder, artefacts in builders().items():
 
     rule:
         name:
-            f"report_{artefact}"
+            f"report_{builder}"
         input:
-            **spec.get("input", {}),
+            **{key: artefact_input(a, spec) for a in artefacts for key, spec in a.inputs.items()},
         output:
-            **spec["output"],
+            **{key: path for a in artefacts for key, path in artefact_files(a).items()},
         log:
-            paths.log("report", artefact),
+            paths.log("report", builder),
         localrule: True  # each table or figure takes seconds: never queued on a cluster
         params:
-            **spec.get("params", {}),
-            datasets=SCORED if spec.get("scored") else DATASETS,
+            **{name: REPORT_PARAMS[name](artefact_datasets(artefacts[0])) for a in artefacts for name in a.params},
+            datasets=artefact_datasets(artefacts[0]),
             data_label=CONFIG.data_label,
             code=script_code("report.py"),
         script:

@@ -7,16 +7,14 @@ import numpy as np
 import pandas as pd
 
 from lesionmtl.config import load_config
+from lesionmtl.report.artefacts import ARTEFACTS
 
 from .conftest import REPO, TINY, planned_jobs, snakemake, tiny_config, write_config
 
 DATASETS = list(TINY["datasets"])
-TABLES = ["data", "table1", "table2", "table6", "table7", "table8", "parameters", "diameters"] + [
-    f"table3-5_{ds}" for ds in DATASETS
-]
-FIGURES = ["figure2", "figure4", "figure5", "training_curves", "pseudolabel_quality", "bland_altman"] + [
-    f"figure3_{ds}" for ds in DATASETS
-]
+# The tiny configuration has every study and scores every dataset: every registered artefact is made.
+TABLES = [stem for a in ARTEFACTS.values() if a.kind == "table" for stem in a.file_stems(DATASETS)]
+FIGURES = [stem for a in ARTEFACTS.values() if a.kind == "figure" for stem in a.file_stems(DATASETS)]
 
 
 def test_every_table_has_its_rows_and_columns(finished_run):
@@ -99,24 +97,10 @@ def test_second_run_has_nothing_to_do(finished_run):
     assert "Nothing to be done" in result.stdout + result.stderr
 
 
-# Where the report lists each artefact: the study it comes from (rules/report.smk REPORT_PLACES).
-REPORT_STUDIES = {
-    "data and models": ["data.csv", "parameters.csv", "pseudolabel_quality.png"]
-    + [f"figure3_{ds}.png" for ds in DATASETS],
-    "study main": [
-        "table1.csv",
-        "table2.csv",
-        "table8.csv",
-        "diameters.csv",
-        "figure4.png",
-        "training_curves.png",
-        "bland_altman.png",
-    ],
-    "study supervision": ["table6.csv"] + [f"table3-5_{ds}.csv" for ds in DATASETS],
-    "study backbone": ["table7.csv"],
-    "study clusters": ["figure2.png"],
-    "study alpha": ["figure5.png"],
-}
+# Where the report lists each artefact: under the study it comes from (the artefact registry).
+REPORT_STUDIES: dict[str, list[str]] = {}
+for _artefact in ARTEFACTS.values():
+    REPORT_STUDIES.setdefault(_artefact.category, []).extend(_artefact.entry_files(DATASETS))
 
 
 def report_data(html: str, script_id: str):

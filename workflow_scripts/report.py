@@ -2,6 +2,6 @@ from lesionmtl.logs import log_to
 
 log_to(snakemake.log[0])
 
-from lesionmtl.report.build import ARTEFACTS
+from lesionmtl.report.build import builder
 
-ARTEFACTS[snakemake.rule.removeprefix("report_")](snakemake.input, snakemake.output, snakemake.params)
+builder(snakemake.rule.removeprefix("report_"))(snakemake.input, snakemake.output, snakemake.params)

@@ -15,17 +15,19 @@ import numpy as np
 import pandas as pd
 
 from lesionmtl.report import ablations, figures, measurements
+from lesionmtl.report.artefacts import ARTEFACTS, output_key
 from lesionmtl.report.data_summary import data_summary
 from lesionmtl.report.runs import collect_runs, load_metrics, run_facts
 from lesionmtl.report.tables import over_seeds, per_run_means, write_table1
 
 
-def _table_outputs(outputs, stem: str = "") -> dict:
-    return {ext: outputs[f"{stem}{ext}"] for ext in ("md", "tex", "csv")}
+def _table_outputs(outputs, artefact: str | None = None, dataset: str | None = None) -> dict:
+    a = ARTEFACTS[artefact] if artefact else None
+    return {ext: outputs[output_key(a, ext, dataset) if a else ext] for ext in ("md", "tex", "csv")}
 
 
-def _figure_outputs(outputs) -> list[Path]:
-    return [Path(outputs["png"]), Path(outputs["pdf"])]
+def _figure_outputs(outputs, dataset: str | None = None) -> list[Path]:
+    return [Path(outputs[f"{dataset}_{ext}" if dataset else ext]) for ext in ("png", "pdf")]
 
 
 def data(inputs, outputs, params) -> None:
@@ -51,10 +53,10 @@ def table2(inputs, outputs, params) -> None:
 
 def supervision(inputs, outputs, params) -> None:
     metrics = load_metrics(inputs["runs"])
-    per_dataset = {ds: _table_outputs(outputs, f"{ds}_") for ds in params["datasets"]}
+    per_dataset = {ds: _table_outputs(outputs, "table3_5", ds) for ds in params["datasets"]}
     ablations.supervision_tables(metrics, params["datasets"], per_dataset, params["data_label"])
     ablations.supervision_dice(
-        metrics, params["datasets"], _table_outputs(outputs, "table6_"), params["data_label"], params["reference"]
+        metrics, params["datasets"], _table_outputs(outputs, "table6"), params["data_label"], params["score_against"]
     )
 
 
@@ -88,8 +90,7 @@ def figure5(inputs, outputs, params) -> None:
 
 
 def figure3(inputs, outputs, params) -> None:
-    for dataset, png, pdf in zip(params["datasets"], outputs["png"], outputs["pdf"]):
-        i = params["datasets"].index(dataset)
+    for i, dataset in enumerate(params["datasets"]):
         args = (
             np.load(inputs["images"][i], mmap_mode="r"),
             np.load(inputs["ellipse"][i], mmap_mode="r"),
@@ -98,7 +99,7 @@ def figure3(inputs, outputs, params) -> None:
         )
         figures.cluster_gallery(
             *args,
-            [Path(png), Path(pdf)],
+            _figure_outputs(outputs, dataset),
             f"Figure 3: lesion clusters of {dataset} ({params['data_label']}): up to 10 clusters chosen "
             "evenly by size, smallest first (median axes of the training members), the most typical first",
         )
@@ -159,21 +160,8 @@ def bland_altman(inputs, outputs, params) -> None:
     measurements.bland_altman(load_metrics(inputs["runs"]), params["datasets"], _figure_outputs(outputs), title)
 
 
-# The artefact each `report_<name>` rule builds.
-ARTEFACTS = {
-    "data": data,
-    "table1": table1,
-    "table2": table2,
-    "supervision": supervision,
-    "table7": table7,
-    "table8": table8,
-    "parameters": parameters,
-    "figure2": figure2,
-    "figure3": figure3,
-    "figure4": figure4,
-    "figure5": figure5,
-    "training_curves": training_curves,
-    "pseudolabel_quality": pseudolabel_quality,
-    "diameters": diameters,
-    "bland_altman": bland_altman,
-}
+def builder(name: str):
+    """The builder function of ``name`` (an artefact registry ``builder``): what rule report_<name> runs."""
+    if not any(a.builder == name for a in ARTEFACTS.values()):
+        raise ValueError(f"no report artefact is built by {name!r}")
+    return globals()[name]
