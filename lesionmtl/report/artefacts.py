@@ -93,7 +93,7 @@ ARTEFACTS: dict[str, Artefact] = {
     for a in (
         Artefact(
             "data", "Data: lesions per split", "table", None, "data",
-            "lesions per split, dropped lesions and why, ground truth or not, scored against what",
+            "Data: lesions per split, dropped lesions and why, ground truth or not, scored against what",
             inputs={"summaries": PerDataset("ingest_summary"), "rejected": PerDataset("rejected")},
             params=("score_against",),
         ),
@@ -104,7 +104,7 @@ ARTEFACTS: dict[str, Artefact] = {
         ),
         Artefact(
             "pseudolabel_quality", "Pseudo-label quality", "figure", None, "pseudolabel_quality",
-            "Dice of the ellipse and GrabCut pseudo-masks against the ground truth",
+            "Pseudo-mask quality: Dice of the ellipse and GrabCut pseudo-masks against the ground truth",
             inputs={"facts": PerDataset("pseudolabel_facts")},
         ),
         Artefact(
@@ -148,7 +148,7 @@ ARTEFACTS: dict[str, Artefact] = {
         ),
         Artefact(
             "training_curves", "Training curves", "figure", "main", "training_curves",
-            "validation loss and Dice per epoch of every run",
+            "Training curves: validation loss and Dice per epoch of every run",
             inputs={"histories": Runs("history")},
         ),
         Artefact(
