@@ -43,7 +43,7 @@ def _seg_source(ds: Dataset) -> Dataset:
     (its SR still gives the diameters in mm)."""
     if "FrameOfReferenceUID" in ds or "PixelSpacing" not in ds:
         return ds
-    bare = copy.copy(ds)
+    bare = copy.deepcopy(ds)  # a shallow copy shares its elements with the source
     del bare.PixelSpacing
     return bare
 

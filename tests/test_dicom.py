@@ -6,6 +6,7 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
+import highdicom as hd
 import numpy as np
 import pandas as pd
 import pydicom
@@ -15,7 +16,10 @@ from pydicom.data import get_testdata_file
 from lesionmtl.datasets import DataError, ingest
 from lesionmtl.datasets.readers.recist_table import DEFAULT_WINDOW, POINT_COLUMNS
 from lesionmtl.datasets.synthetic import write_synthetic
+from lesionmtl.dicom_out import write_seg, write_sr
+from lesionmtl.measurements import measure_mask
 from lesionmtl.patches import crop, window_to_uint8
+from lesionmtl.recist import Ellipse, draw_ellipse, measure_recist
 
 PATCH = 32
 MR_VARIANTS = ["MR_small_RLE.dcm", "MR_small_bigendian.dcm", "MR_small_implicit.dcm", "MR_small_jp2klossless.dcm"]
@@ -185,3 +189,38 @@ def test_series_gap_is_noted_and_no_patient_identifier_is_kept(series, tmp_path)
     text = (tmp_path / "out/lesions.parquet").read_bytes()
     for identifier in (slices[0].PatientName, slices[0].PatientID, slices[0].PatientBirthDate):
         assert str(identifier).encode() not in text
+
+
+@pytest.mark.parametrize("name, frame", [("CT_small.dcm", None), ("MR_small.dcm", None), ("SC_rgb_rle_2frame.dcm", 1)])
+def test_seg_and_sr_read_back_with_highdicom(name, frame, tmp_path):
+    """The writers segment uses, on a known mask: SEG pixels and references, SR diameters and end points."""
+    source = pydicom.dcmread(get_testdata_file(name))
+    mask = draw_ellipse(Ellipse(source.Columns / 2, source.Rows / 3, 30, 12, 20.0), (source.Rows, source.Columns))
+    write_seg(tmp_path / "seg.dcm", mask, source, frame, "lesion_0")
+    seg = hd.seg.segread(tmp_path / "seg.dcm")
+    if frame is None:
+        pixels = seg.get_pixels_by_source_instance([source.SOPInstanceUID], segment_numbers=[1])
+    else:
+        pixels = seg.get_pixels_by_source_frame(source.SOPInstanceUID, [frame + 1], segment_numbers=[1])
+    assert np.array_equal(pixels[0, ..., 0] > 0, mask)
+    assert seg.PatientID == source.PatientID and seg.StudyInstanceUID == source.StudyInstanceUID
+    assert seg.get("FrameOfReferenceUID") == source.get("FrameOfReferenceUID")
+
+    spacing = (float(source.PixelSpacing[1]), float(source.PixelSpacing[0]))
+    points = measure_recist(mask)
+    sizes = measure_mask(mask, spacing_xy=spacing)
+    write_sr(tmp_path / "sr.dcm", source, frame, points, (sizes["long_mm"], sizes["short_mm"]), "lesion_0")
+    sr = hd.sr.srread(tmp_path / "sr.dcm")
+    assert sr.PatientID == source.PatientID
+    for group, axis, ends in zip(
+        sr.content.get_planar_roi_measurement_groups(), ("long", "short"), (points[:2], points[2:])
+    ):
+        (measurement,) = group.get_measurements()
+        assert measurement.name.meaning == f"{axis.capitalize()} axis" and measurement.unit.value == "mm"
+        assert measurement.value == pytest.approx(sizes[f"{axis}_mm"], rel=1e-6)
+        assert np.allclose(
+            np.asarray(group.roi.value, float), ends + 0.5, atol=1e-3
+        )  # SCOORD: pixel corners at integers
+        reference = group.roi.ContentSequence[0].ReferencedSOPSequence[0]
+        assert reference.ReferencedSOPInstanceUID == source.SOPInstanceUID
+        assert reference.get("ReferencedFrameNumber") == (None if frame is None else frame + 1)
