@@ -185,6 +185,8 @@ def segment_image(
     out_dir: Path,
     *,
     slice_index: int | None = None,
+    frame: int | None = None,
+    instance: str | None = None,
     device: str = "cpu",
 ) -> pd.DataFrame:
     """``lesionmtl segment --image``: one lesion given by its 8 RECIST numbers."""
@@ -193,12 +195,13 @@ def segment_image(
         raise DataError(image, f"--recist takes {len(POINT_COLUMNS)} numbers, got {len(recist)}")
     # The same checks as a table row (zero-length or swapped axes, slice on a non-NIfTI image, ...).
     raw = {"image": image.name, **{c: repr(float(v)) for c, v in zip(POINT_COLUMNS, recist)}}
-    if slice_index is not None:
-        raw["slice"] = str(slice_index)
+    for column, value in (("slice", slice_index), ("frame", frame), ("instance", instance)):
+        if value is not None:
+            raw[column] = str(value)
     try:
         row = parse_row(raw, line=1)
     except ValueError as exc:
-        raise DataError(image, f"--recist/--slice: {exc}") from exc
+        raise DataError(image, f"--recist/--slice/--frame/--instance: {exc}") from exc
     return segment(checkpoint_path, [row], image.parent, out_dir, where=image, device=device)
 
 
@@ -206,7 +209,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--checkpoint", required=True, type=Path, metavar="MODEL.pt", help="a trained run's model.pt")
     what = parser.add_mutually_exclusive_group(required=True)
     what.add_argument("--table", type=Path, help="lesion table (recist_table format: lesions.csv or .parquet)")
-    what.add_argument("--image", type=Path, help="one image (PNG, JPEG, NIfTI, DICOM file); give --recist")
+    what.add_argument(
+        "--image", type=Path, help="one image (PNG, JPEG, NIfTI, DICOM file or series folder); give --recist"
+    )
     parser.add_argument(
         "--recist",
         nargs=8,
@@ -215,6 +220,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="RECIST endpoints with --image: long axis first, 0-based pixels (x = column)",
     )
     parser.add_argument("--slice", type=int, help="axial slice of a NIfTI --image (dataobj[x, y, slice])")
+    parser.add_argument("--frame", type=int, help="frame of a multi-frame DICOM --image (0-based)")
+    parser.add_argument(
+        "--instance", help="marked slice of a DICOM series folder --image (SOPInstanceUID or InstanceNumber)"
+    )
     parser.add_argument("--out", required=True, type=Path, help="output folder: masks/ and measurements.csv")
     parser.add_argument("--device", default="cpu", help="cpu (default), cuda, cuda:N or auto")
 
@@ -224,11 +233,20 @@ def run(args: argparse.Namespace) -> int:
         if args.recist is None:
             raise SystemExit("lesionmtl segment: error: --image needs --recist X11 Y11 X12 Y12 X21 Y21 X22 Y22")
         table = segment_image(
-            args.checkpoint, args.image, args.recist, args.out, slice_index=args.slice, device=args.device
+            args.checkpoint,
+            args.image,
+            args.recist,
+            args.out,
+            slice_index=args.slice,
+            frame=args.frame,
+            instance=args.instance,
+            device=args.device,
         )
     else:
-        if args.recist is not None or args.slice is not None:
-            raise SystemExit("lesionmtl segment: error: --recist and --slice go with --image, not --table")
+        if any(v is not None for v in (args.recist, args.slice, args.frame, args.instance)):
+            raise SystemExit(
+                "lesionmtl segment: error: --recist, --slice, --frame and --instance go with --image, not --table"
+            )
         table = segment_table(args.checkpoint, args.table, args.out, device=args.device)
     done = table["long_px"].notna().sum()
     print(f"{len(table)} lesions segmented ({len(table) - done} empty) -> {Path(args.out) / 'measurements.csv'}")

@@ -150,3 +150,21 @@ def test_qc_flags_the_image_unlike_the_training_data(segmented):
         table.loc[empty, "qc"].str.contains("empty").all() and not table.loc[~empty, "qc"].str.contains("empty").any()
     )
     assert ((table["dicom_sr_file"] == "") == empty).all()  # every measured mask has its SR
+
+
+def test_segment_one_series_slice_and_a_multiframe_without_frame(trained, segmented):
+    rows, table, _ = segmented
+    model = str(trained / RUN / "model.pt")
+    row = rows[rows["instance"] != ""].iloc[0]
+    marks = row[list(POINT_COLUMNS)].tolist()
+    one = cli("segment", "--checkpoint", model, "--image", f"raw/{row['image']}", "--instance", row["instance"],
+              "--recist", *marks, "--out", "one", cwd=trained)  # fmt: skip
+    assert one.returncode == 0, one.stderr
+    (written,) = pd.read_csv(trained / "one/measurements.csv").itertuples()
+    assert written.dicom_seg_file and written.area_px == table.iloc[row.name]["area_px"]
+
+    failed = cli("segment", "--checkpoint", model, "--image", "raw/images/multiframe", "--recist", *marks,
+                 "--out", "none", cwd=trained)  # fmt: skip
+    assert failed.returncode == 1 and failed.stderr.count("\n") == 1
+    assert "images/multiframe" in failed.stderr and "column frame is needed" in failed.stderr
+    assert not (trained / "none").exists()
