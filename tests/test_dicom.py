@@ -224,3 +224,45 @@ def test_seg_and_sr_read_back_with_highdicom(name, frame, tmp_path):
         reference = group.roi.ContentSequence[0].ReferencedSOPSequence[0]
         assert reference.ReferencedSOPInstanceUID == source.SOPInstanceUID
         assert reference.get("ReferencedFrameNumber") == (None if frame is None else frame + 1)
+
+
+def test_enhanced_multiframe_rescale_window_and_spacing_come_from_its_functional_groups(tmp_path):
+    """An enhanced CT keeps rescale, window and spacing in functional groups, which pydicom's
+    modality LUT does not read; frame 1 here has its own rescale, frame 0 the shared one."""
+    ds = pydicom.dcmread(get_testdata_file("CT_small.dcm"))
+    stored = ds.pixel_array
+    ds.SOPClassUID = ds.file_meta.MediaStorageSOPClassUID = pydicom.uid.EnhancedCTImageStorage
+    ds.NumberOfFrames = 2
+    ds.PixelData = np.stack([stored, stored]).tobytes()
+    for keyword in ("RescaleSlope", "RescaleIntercept", "PixelSpacing"):
+        delattr(ds, keyword)
+
+    def group(**sequences) -> pydicom.Dataset:
+        item = pydicom.Dataset()
+        for name, values in sequences.items():
+            inner = pydicom.Dataset()
+            for keyword, value in values.items():
+                setattr(inner, keyword, value)
+            setattr(item, name, [inner])
+        return item
+
+    ds.SharedFunctionalGroupsSequence = [
+        group(
+            PixelValueTransformationSequence={"RescaleSlope": 1, "RescaleIntercept": -1024},
+            PixelMeasuresSequence={"PixelSpacing": [0.6, 0.7], "SliceThickness": 1},
+            FrameVOILUTSequence={"WindowCenter": 40, "WindowWidth": 400},
+        )
+    ]
+    ds.PerFrameFunctionalGroupsSequence = [
+        pydicom.Dataset(),
+        group(PixelValueTransformationSequence={"RescaleSlope": 2, "RescaleIntercept": -2048}),
+    ]
+    ds.save_as(tmp_path / "enhanced.dcm")
+    for frame, (slope, intercept) in ((0, (1, -1024)), (1, (2, -2048))):
+        lesion, patch = ingested(
+            one_row_table(tmp_path / str(frame), "ct", tmp_path / "enhanced.dcm", frame=str(frame))
+        )
+        assert (lesion["spacing_x"], lesion["spacing_y"]) == (0.7, 0.6)
+        assert (lesion["window_low"], lesion["window_high"]) == (-160, 240)
+        hu = stored.astype(np.float32) * slope + intercept
+        assert np.array_equal(patch[..., 0], window_to_uint8(source_crop(hu, lesion, -160), -160, 240))

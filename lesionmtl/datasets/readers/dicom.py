@@ -5,7 +5,8 @@ a folder holding one series (``instance``: the marked slice's SOPInstanceUID or 
 a multi-frame file takes ``frame`` (0-based).  The header is the truth:
 
 - grey values go through the modality LUT (RescaleSlope / RescaleIntercept, or a Modality LUT
-  Sequence: :func:`pydicom.pixels.apply_modality_lut`), so CT values are HU;
+  Sequence: :func:`pydicom.pixels.apply_modality_lut`; an enhanced multi-frame's per-frame or
+  shared Pixel Value Transformation), so CT values are HU;
 - the window is the first WindowCenter / WindowWidth of the header (the row's own window wins);
 - the pixel spacing is PixelSpacing (row spacing first, i.e. y then x), else ImagerPixelSpacing
   (said in ``notes``), else unknown;
@@ -121,34 +122,53 @@ def n_frames(ds: Dataset) -> int:
         raise ValueError(f"NumberOfFrames {ds.get('NumberOfFrames')!r} is not a number") from None
 
 
-def _shared(ds: Dataset, sequence: str, keyword: str):
-    """``keyword`` of the dataset, or of its shared functional groups' ``sequence`` (enhanced multi-frame)."""
+def functional(ds: Dataset, sequence: str, keyword: str, frame: int | None = None):
+    """``keyword`` of the dataset, else of an enhanced multi-frame's functional groups' ``sequence``:
+    the frame's own (per-frame groups) first, then the shared ones; None where none has it."""
     if keyword in ds:
         return ds.get(keyword)
-    groups = ds.get("SharedFunctionalGroupsSequence")
-    if groups and sequence in groups[0] and groups[0].get(sequence):
-        return groups[0].get(sequence)[0].get(keyword)
+    per_frame = ds.get("PerFrameFunctionalGroupsSequence")
+    groups = [per_frame[frame]] if per_frame and frame is not None and frame < len(per_frame) else []
+    groups += list(ds.get("SharedFunctionalGroupsSequence") or [])[:1]
+    for group in groups:
+        if group.get(sequence):
+            value = group.get(sequence)[0].get(keyword)
+            if value is not None:
+                return value
     return None
 
 
-def spacing_of(ds: Dataset) -> tuple[tuple[float, float], str | None]:
+def modality_values(stored: np.ndarray, ds: Dataset, frame: int | None) -> np.ndarray:
+    """Stored values through the modality LUT: the image's own, or (enhanced multi-frame) its
+    frame's Pixel Value Transformation, which pydicom's :func:`apply_modality_lut` does not read."""
+    if "RescaleSlope" in ds or "ModalityLUTSequence" in ds:
+        return np.asarray(apply_modality_lut(stored, ds), dtype=np.float32)
+    slope = functional(ds, "PixelValueTransformationSequence", "RescaleSlope", frame)
+    intercept = functional(ds, "PixelValueTransformationSequence", "RescaleIntercept", frame)
+    values = stored.astype(np.float32)
+    if slope is not None:
+        values = values * np.float32(slope) + np.float32(intercept or 0.0)
+    return values
+
+
+def spacing_of(ds: Dataset, frame: int | None = None) -> tuple[tuple[float, float], str | None]:
     """(x, y) mm per pixel from PixelSpacing (stored as row spacing, column spacing) or
     ImagerPixelSpacing, and the note that says so when it came from the latter; nan when neither."""
     for keyword, note in (
         ("PixelSpacing", None),
         ("ImagerPixelSpacing", "spacing from ImagerPixelSpacing (at the detector, not corrected for magnification)"),
     ):
-        value = _shared(ds, "PixelMeasuresSequence", keyword)
+        value = functional(ds, "PixelMeasuresSequence", keyword, frame)
         if value is not None and len(value) == 2 and min(float(v) for v in value) > 0:
             row_spacing, column_spacing = float(value[0]), float(value[1])
             return (column_spacing, row_spacing), note
     return (math.nan, math.nan), None
 
 
-def window_of(ds: Dataset) -> tuple[float, float] | None:
+def window_of(ds: Dataset, frame: int | None = None) -> tuple[float, float] | None:
     """(low, high) of the header's first WindowCenter / WindowWidth, or None."""
-    centre = _shared(ds, "FrameVOILUTSequence", "WindowCenter")
-    width = _shared(ds, "FrameVOILUTSequence", "WindowWidth")
+    centre = functional(ds, "FrameVOILUTSequence", "WindowCenter", frame)
+    width = functional(ds, "FrameVOILUTSequence", "WindowWidth", frame)
     if centre is None or width is None:
         return None
     first = [float(v[0] if isinstance(v, pydicom.multival.MultiValue) else v) for v in (centre, width)]
@@ -209,7 +229,7 @@ def read_dicom(path: Path, name: str, frame: int | None = None) -> DicomImage:
     stored = _decode(ds, name, index)
     photometric = str(ds.get("PhotometricInterpretation", "")).upper()
     notes = []
-    spacing, note = spacing_of(ds)
+    spacing, note = spacing_of(ds, index)
     if note:
         notes.append(note)
     if photometric == "PALETTE COLOR":
@@ -219,14 +239,14 @@ def read_dicom(path: Path, name: str, frame: int | None = None) -> DicomImage:
     elif stored.ndim == 3:  # RGB and YBR (pydicom returns YBR converted to RGB)
         pixels, colour = _to_uint8(stored, int(ds.get("BitsStored", 8))), True
     elif photometric in ("MONOCHROME1", "MONOCHROME2"):
-        pixels, colour = np.asarray(apply_modality_lut(stored, ds), dtype=np.float32), False
+        pixels, colour = modality_values(stored, ds, index), False
     else:
         raise ValueError(f"{name}: photometric interpretation {photometric or 'missing'} is not supported")
     return DicomImage(
         pixels=np.ascontiguousarray(pixels),
         colour=colour,
         spacing_xy=spacing,
-        window=None if colour else window_of(ds),
+        window=None if colour else window_of(ds, index),
         invert=photometric == "MONOCHROME1",
         notes=tuple(notes),
         facts=facts_of(ds, frame if index is not None else None),
