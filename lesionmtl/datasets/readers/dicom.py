@@ -75,7 +75,6 @@ class DicomImage:
     facts: dict
     file: Path
     frame: int | None
-    series: bool = False
 
 
 def read_header(path: Path, name: str, *, pixels: bool = True) -> Dataset:
@@ -391,5 +390,4 @@ class DicomSeries:
             facts=key.facts,
             file=key.file,
             frame=None,
-            series=True,
         )

@@ -12,7 +12,7 @@ InstanceNumber) and ``frame`` (0-based, of a multi-frame file).  Where a DICOM h
 spacing, a row's spacing must agree with it; a row's window must overlap the image's values.
 
 The patch is cut as for DeepLesion: centred on the RECIST box, at the source resolution, the key
-slice's window in all three channels.  The same functions cut the patches of ``lesionmtl segment``,
+slice's window in all three channels (a DICOM series: the slices at -2 / 0 / +2 mm).  The same functions cut the patches of ``lesionmtl segment``,
 so a trained model sees new lesions exactly as it saw its training data.
 """
 
@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterator
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from functools import lru_cache
 from pathlib import Path
 
@@ -91,7 +91,6 @@ class SourceImage:
     window: tuple[float, float] | None = None
     invert: bool = False
     notes: tuple[str, ...] = ()
-    facts: dict = field(default_factory=dict)
 
     @property
     def hw(self) -> tuple[int, int]:
@@ -101,7 +100,7 @@ class SourceImage:
     def layout(self) -> str:
         """What a model sees of it: ``<modality> 2.5-D``, ``<modality> slice``, ``grey`` or ``colour``."""
         if self.kind == "ct":
-            modality = self.facts.get("dicom_modality") or "CT"
+            modality = (self.dicom.facts["dicom_modality"] if self.dicom else "") or "CT"
             return f"{modality} {'2.5-D' if self.pixels.ndim == 3 else 'slice'}"
         return "colour" if self.kind == "rgb" else "grey"
 
@@ -334,7 +333,7 @@ def dicom_source(dicom: DicomImage, row: LesionRow) -> SourceImage:
     if dicom.colour:
         if row.window is not None:
             raise ValueError(f"columns window_low/window_high are for grey images; {row.image} is colour")
-        return SourceImage(dicom.pixels, "rgb", spacing, dicom=dicom, notes=tuple(notes), facts=dicom.facts)
+        return SourceImage(dicom.pixels, "rgb", spacing, dicom=dicom, notes=tuple(notes))
     low, high = float(dicom.pixels.min()), float(dicom.pixels.max())
     if row.window is not None and (row.window[1] <= low or row.window[0] >= high):
         raise ValueError(
@@ -346,16 +345,7 @@ def dicom_source(dicom: DicomImage, row: LesionRow) -> SourceImage:
         window = (low, high)
         if row.window is None:
             notes.append(f"no window in the table or header: the image's range {low:g}..{high:g}")
-    return SourceImage(
-        dicom.pixels,
-        "ct",
-        spacing,
-        dicom=dicom,
-        window=window,
-        invert=dicom.invert,
-        notes=tuple(notes),
-        facts=dicom.facts,
-    )
+    return SourceImage(dicom.pixels, "ct", spacing, dicom=dicom, window=window, invert=dicom.invert, notes=tuple(notes))
 
 
 def cut_patch(
@@ -433,12 +423,13 @@ class CutLesion:
     window: tuple[float, float] | None = None  # the window the patch was cut with (grey images)
     layout: str = ""  # SourceImage.layout
     notes: tuple[str, ...] = ()
-    facts: dict = field(default_factory=dict)  # DICOM header facts (no patient identifiers)
 
     def facts_row(self) -> dict:
-        """What lesions.parquet keeps of its image: the window, the layout and the DICOM facts."""
+        """What lesions.parquet keeps of its image: the window, the layout and the DICOM header
+        facts (UIDs, modality, frame; no patient identifiers)."""
         low, high = self.window or (math.nan, math.nan)
-        return {"image_layout": self.layout, "window_low": low, "window_high": high, **self.facts}
+        facts = self.dicom.facts if self.dicom is not None else {}
+        return {"image_layout": self.layout, "window_low": low, "window_high": high, **facts}
 
 
 def cut_lesions(
@@ -484,7 +475,6 @@ def cut_lesions(
             window=used,
             layout=source.layout,
             notes=source.notes,
-            facts=source.facts,
         )
 
 
