@@ -39,7 +39,13 @@ SYNTH = {
     "dicom": ("recist_table", dict(n_cases=2, image_size=48, seed=8, kinds=["dicom_series", "dicom"], mask_fraction=0)),
 }
 # One entry per dataset also runs through Snakemake (all in one invocation, --keep-going).
-THROUGH_SNAKEMAKE = ["dl-png-truncated", "lits-mirrored-header", "msd-broken-json", "ham-jpeg-truncated"]
+THROUGH_SNAKEMAKE = [
+    "dl-png-truncated",
+    "lits-mirrored-header",
+    "msd-broken-json",
+    "ham-jpeg-truncated",
+    "dicom-mixed-series",
+]
 
 
 @dataclass(frozen=True)

@@ -22,7 +22,13 @@ from lesionmtl.patches import crop, window_to_uint8
 from lesionmtl.recist import Ellipse, draw_ellipse, measure_recist
 
 PATCH = 32
-MR_VARIANTS = ["MR_small_RLE.dcm", "MR_small_bigendian.dcm", "MR_small_implicit.dcm", "MR_small_jp2klossless.dcm"]
+MR_VARIANTS = [
+    "MR_small_RLE.dcm",
+    "MR_small_bigendian.dcm",
+    "MR_small_implicit.dcm",
+    "MR_small_jp2klossless.dcm",
+    "MR_small_jpeg_ls_lossless.dcm",
+]
 
 
 def marks_at_centre(hw: tuple[int, int]) -> dict[str, str]:
@@ -126,7 +132,14 @@ def test_row_window_wins_and_monochrome1_is_inverted(tmp_path):
 
 
 @pytest.mark.parametrize(
-    "name, frame", [("SC_rgb_rle.dcm", None), ("SC_ybr_full_422_uncompressed.dcm", None), ("SC_rgb_rle_2frame.dcm", 1)]
+    "name, frame",
+    [
+        ("SC_rgb_rle.dcm", None),
+        ("SC_ybr_full_422_uncompressed.dcm", None),
+        ("SC_rgb_jpeg_gdcm.dcm", None),  # JPEG lossless, process 14 (pylibjpeg-libjpeg)
+        ("SC_rgb_dcmtk_+eb+cy+n1.dcm", None),  # JPEG baseline in YBR_FULL
+        ("SC_rgb_rle_2frame.dcm", 1),
+    ],
 )
 def test_colour_is_read_as_rgb_and_a_frame_of_a_multiframe(name, frame, tmp_path):
     path = get_testdata_file(name)
