@@ -279,3 +279,19 @@ def test_enhanced_multiframe_rescale_window_and_spacing_come_from_its_functional
         assert (lesion["window_low"], lesion["window_high"]) == (-160, 240)
         hu = stored.astype(np.float32) * slope + intercept
         assert np.array_equal(patch[..., 0], window_to_uint8(source_crop(hu, lesion, -160), -160, 240))
+
+
+def test_series_folder_with_a_dicomdir_and_a_parquet_table_of_instance_numbers(series, tmp_path):
+    """A DICOMDIR beside the slices is no slice; InstanceNumbers that Parquet stored as floats still match."""
+    raw = tmp_path / "raw"
+    shutil.copytree(series, raw)
+    rows = pd.read_csv(raw / "lesions.csv", dtype=str, keep_default_na=False)
+    shutil.copyfile(get_testdata_file("DICOMDIR"), raw / rows["image"].iloc[0] / "DICOMDIR")
+    expected = ingest("recist_table", series, tmp_path / "expected", patch_size=PATCH, seed=0)
+    numbers = rows[~rows["instance"].str.contains(r"\.")]
+    assert len(numbers)
+    table = numbers.replace("", None).astype({"instance": float})  # 5 -> 5.0, as pandas stores a column with gaps
+    (raw / "lesions.csv").unlink()
+    table.to_parquet(raw / "lesions.parquet")
+    again = ingest("recist_table", raw, tmp_path / "out", patch_size=PATCH, seed=0)
+    assert again["dicom_sop_instance_uid"].tolist() == expected.loc[numbers.index, "dicom_sop_instance_uid"].tolist()

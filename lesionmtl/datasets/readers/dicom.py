@@ -35,6 +35,7 @@ from pydicom.dataset import Dataset
 from pydicom.errors import InvalidDicomError
 from pydicom.pixels import apply_color_lut, apply_modality_lut, pixel_array
 from pydicom.pixels.decoders.base import get_decoder
+from pydicom.uid import MediaStorageDirectoryStorage
 
 from .deeplesion import OFFSETS_MM
 
@@ -276,9 +277,15 @@ class DicomSeries:
     def __init__(self, folder: Path, name: str):
         self.folder, self.name = Path(folder), name
         files = sorted(p for p in self.folder.iterdir() if p.is_file() and is_dicom(p))
-        if not files:
-            raise ValueError(f"{name} holds no DICOM file")
-        self.headers = {p: read_header(p, self._name(p), pixels=False) for p in files}
+        headers = {p: read_header(p, self._name(p), pixels=False) for p in files}
+        # A DICOMDIR (the media's index) beside the slices is no slice of the series.
+        self.headers = {
+            p: ds
+            for p, ds in headers.items()
+            if ds.file_meta.get("MediaStorageSOPClassUID") != MediaStorageDirectoryStorage
+        }
+        if not self.headers:
+            raise ValueError(f"{name} holds no DICOM image file")
         self._check()
         self._hu = lru_cache(maxsize=16)(self._read_hu)
 

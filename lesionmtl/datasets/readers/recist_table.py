@@ -19,6 +19,7 @@ so a trained model sees new lesions exactly as it saw its training data.
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Iterator
 from dataclasses import dataclass, replace
 from functools import lru_cache
@@ -179,6 +180,8 @@ def parse_row(row: dict, line: int) -> LesionRow:
     if frame is not None and (frame != int(frame) or frame < 0):
         raise ValueError(f"column frame must be a whole number >= 0, got {frame:g}")
     instance = _optional(row, "instance")
+    if instance is not None and re.fullmatch(r"\d+\.0", instance):  # an InstanceNumber read as a float (Parquet)
+        instance = instance[:-2]
     if (frame is not None or instance is not None) and is_nifti(image):
         raise ValueError(f"columns frame and instance are for DICOM images, {image} is NIfTI")
     split = _optional(row, "split")
