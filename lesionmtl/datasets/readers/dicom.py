@@ -28,6 +28,7 @@ from collections import Counter
 from dataclasses import dataclass
 from functools import cached_property, lru_cache
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pydicom
@@ -122,7 +123,7 @@ def n_frames(ds: Dataset) -> int:
         raise ValueError(f"NumberOfFrames {ds.get('NumberOfFrames')!r} is not a number") from None
 
 
-def functional(ds: Dataset, sequence: str, keyword: str, frame: int | None = None):
+def functional(ds: Dataset, sequence: str, keyword: str, frame: int | None = None) -> Any:
     """``keyword`` of the dataset, else of an enhanced multi-frame's functional groups' ``sequence``:
     the frame's own (per-frame groups) first, then the shared ones; None where none has it."""
     if keyword in ds:
@@ -255,7 +256,9 @@ def read_dicom(path: Path, name: str, frame: int | None = None) -> DicomImage:
     )
 
 
-def channel_weights(positions: np.ndarray, key: int, offsets_mm=OFFSETS_MM) -> list[list[tuple[int, float]]]:
+def channel_weights(
+    positions: np.ndarray, key: int, offsets_mm: tuple[float, ...] = OFFSETS_MM
+) -> list[list[tuple[int, float]]]:
     """For each offset from slice ``key``: the slices (indices into sorted ``positions``, mm along
     the normal) and weights of the linear interpolation there, clamped to the series' ends."""
     terms = []
