@@ -14,6 +14,7 @@ import pytest
 from pydicom.data import get_testdata_file
 
 from lesionmtl.datasets import DataError, ingest
+from lesionmtl.datasets.readers.dicom import channel_weights
 from lesionmtl.datasets.readers.recist_table import DEFAULT_WINDOW, POINT_COLUMNS
 from lesionmtl.datasets.synthetic import write_synthetic
 from lesionmtl.dicom_out import write_seg, write_sr
@@ -295,3 +296,14 @@ def test_series_folder_with_a_dicomdir_and_a_parquet_table_of_instance_numbers(s
     table.to_parquet(raw / "lesions.parquet")
     again = ingest("recist_table", raw, tmp_path / "out", patch_size=PATCH, seed=0)
     assert again["dicom_sop_instance_uid"].tolist() == expected.loc[numbers.index, "dicom_sop_instance_uid"].tolist()
+
+
+def test_channel_weights_interpolate_between_slices_and_clamp_at_the_ends():
+    z = np.array([0.0, 2.5, 5.0, 6.0])  # uneven steps, as in a series with a thinner last slice
+    assert channel_weights(z, 0) == [[(0, 1.0)], [(0, 1.0)], [(0, pytest.approx(0.2)), (1, pytest.approx(0.8))]]
+    assert channel_weights(z, 2) == [
+        [(1, pytest.approx(0.8)), (2, pytest.approx(0.2))],  # 3 mm: 0.5 of 2.5 mm above slice 1
+        [(2, 1.0)],
+        [(3, 1.0)],  # 7 mm lies past the last slice (6 mm): clamped to it
+    ]
+    assert channel_weights(np.array([0.0, 2.0, 4.0]), 1) == [[(0, 1.0)], [(1, 1.0)], [(2, 1.0)]]  # on stored slices
