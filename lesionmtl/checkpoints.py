@@ -13,6 +13,7 @@ runs on loading). Its sections:
   ``dataset_format``, ``patch_size`` and the reader's options with its defaults filled in (e.g.
   the LiTS HU window and padding), as the dataset's ``ingest.json`` recorded them.
 - ``training_data``: ``dataset``, ``supervision``, ``n_lesions`` of the dataset, ``per_split``,
+  ``image_layouts`` (lesions per image kind: ``CT 2.5-D``, ``MR slice``, ``colour``, ...),
   ``n_train`` and ``n_val`` patches trained and validated on (dataset facts None when unknown).
 - ``training``: the training settings (architecture, alpha, lr, epochs, seed, ...) and outcome
   (``epochs_run``, ``best_epoch``, ``best_val_seg_loss``).
@@ -95,6 +96,7 @@ def build_checkpoint(
             "supervision": source.supervision if source is not None else None,
             "n_lesions": ingest.get("n_lesions"),
             "per_split": ingest.get("per_split"),
+            "image_layouts": ingest.get("image_layouts"),
             "n_train": int(n_train),
             "n_val": int(n_val),
         },

@@ -20,6 +20,10 @@ import cv2
 import nibabel as nib
 import numpy as np
 import pandas as pd
+import pydicom
+from pydicom.data import get_testdata_file
+from pydicom.encaps import encapsulate
+from pydicom.uid import MPEG2MPML
 
 from lesionmtl.datasets.base import DEGENERATE, DUPLICATE
 from lesionmtl.datasets.synthetic import write_synthetic
@@ -31,9 +35,17 @@ SYNTH = {
     "lits": ("lits", dict(n_cases=2, image_size=64, seed=6)),
     "msd": ("lits", dict(n_cases=2, image_size=64, seed=6, layout="msd")),
     "ham": ("ham", dict(n_cases=6, image_size=(60, 80), seed=7)),
+    # recist_table rows on DICOM: a series folder (row 2-4: images/case000) and one file (row 5: case001.dcm)
+    "dicom": ("recist_table", dict(n_cases=2, image_size=48, seed=8, kinds=["dicom_series", "dicom"], mask_fraction=0)),
 }
 # One entry per dataset also runs through Snakemake (all in one invocation, --keep-going).
-THROUGH_SNAKEMAKE = ["dl-png-truncated", "lits-mirrored-header", "msd-broken-json", "ham-jpeg-truncated"]
+THROUGH_SNAKEMAKE = [
+    "dl-png-truncated",
+    "lits-mirrored-header",
+    "msd-broken-json",
+    "ham-jpeg-truncated",
+    "dicom-mixed-series",
+]
 
 
 @dataclass(frozen=True)
@@ -237,6 +249,77 @@ def transposed(data: np.ndarray, affine: np.ndarray) -> tuple[np.ndarray, np.nda
 
 
 # ----------------------------------------------------------------------------- archives
+
+
+def table_rows(raw: Path) -> pd.DataFrame:
+    return pd.read_csv(raw / "lesions.csv", dtype=str, keep_default_na=False)
+
+
+def table_set(row: int, **values: str) -> Callable[[Path], None]:
+    """lesions.csv data row ``row`` (0-based; reported as row + 2) gets ``values``."""
+
+    def damage(raw: Path) -> None:
+        rows = table_rows(raw)
+        for column, value in values.items():
+            rows.loc[row, column] = value
+        rows.to_csv(raw / "lesions.csv", index=False)
+
+    return damage
+
+
+def dicom_file(raw: Path) -> Path:
+    return raw / table_rows(raw)["image"].iloc[3]
+
+
+def series_files(raw: Path) -> list[Path]:
+    return sorted((raw / table_rows(raw)["image"].iloc[0]).iterdir())
+
+
+def pydicom_file(name: str) -> Callable[[Path], None]:
+    """The single DICOM file replaced by one of pydicom's own test files (real, not written by us)."""
+
+    def damage(raw: Path) -> None:
+        shutil.copyfile(get_testdata_file(name), dicom_file(raw))
+
+    return damage
+
+
+def rewrite_dicom(change: Callable[[pydicom.Dataset], None]) -> Callable[[Path], None]:
+    def damage(raw: Path) -> None:
+        ds = pydicom.dcmread(dicom_file(raw))
+        change(ds)
+        ds.save_as(dicom_file(raw))
+
+    return damage
+
+
+def drop_pixel_data(ds: pydicom.Dataset) -> None:
+    del ds.PixelData
+
+
+def mpeg2_syntax(ds: pydicom.Dataset) -> None:
+    """Labelled MPEG-2 video, which no DICOM pixel decoder covers."""
+    ds.PixelData = encapsulate([ds.PixelData])
+    ds.file_meta.TransferSyntaxUID = MPEG2MPML
+
+
+def foreign_slice(raw: Path) -> None:
+    """A slice of another series (the single file's) dropped into the series folder."""
+    shutil.copyfile(dicom_file(raw), series_files(raw)[0].parent / "IM9999")
+
+
+def duplicate_slice(raw: Path) -> None:
+    """A slice saved twice under two SOP instance UIDs: two slices at one position."""
+    ds = pydicom.dcmread(series_files(raw)[1])
+    ds.SOPInstanceUID = ds.file_meta.MediaStorageSOPInstanceUID = pydicom.uid.generate_uid()
+    ds.InstanceNumber = 999
+    ds.save_as(series_files(raw)[0].parent / "IM9999")
+
+
+def tilted_slice(raw: Path) -> None:
+    ds = pydicom.dcmread(series_files(raw)[1])
+    ds.ImageOrientationPatient = [1.0, 0.0, 0.0, 0.0, 0.8, 0.6]
+    ds.save_as(series_files(raw)[1])
 
 
 def archive_of(raw: Path, name: str) -> Path:
@@ -513,6 +596,71 @@ CASES = [
         stop=("row 3", "differ in size"),
     ),
     Case("ham-mask-zero-one", "ham", lambda raw: rewrite_mask(raw, 1, lambda m: (m > 0).astype(np.uint8))),
+    # recist_table rows on DICOM (a series folder, rows 2-4, and one file, row 5)
+    Case("dicom-truncated", "dicom", lambda raw: truncate(dicom_file(raw)), stop=("row 5", "case001.dcm", "truncated")),
+    Case(
+        "dicom-pixels-truncated",
+        "dicom",
+        pydicom_file("MR_truncated.dcm"),
+        stop=("row 5", "case001.dcm", "truncated pixel data"),
+    ),
+    Case(
+        "dicom-no-pixel-data", "dicom", rewrite_dicom(drop_pixel_data), stop=("row 5", "case001.dcm", "no pixel data")
+    ),
+    Case(
+        "dicom-unsupported-syntax",
+        "dicom",
+        rewrite_dicom(mpeg2_syntax),
+        stop=("row 5", "case001.dcm", "transfer syntax MPEG2", "not supported"),
+    ),
+    Case(
+        "dicom-rt-dose",
+        "dicom",
+        pydicom_file("rtdose.dcm"),
+        stop=("row 5", "case001.dcm", "RT Dose Storage", "not an image"),
+    ),
+    Case(
+        "dicom-rt-plan",
+        "dicom",
+        pydicom_file("rtplan.dcm"),
+        stop=("row 5", "case001.dcm", "RT Plan Storage", "not an image"),
+    ),
+    Case("dicom-sr", "dicom", pydicom_file("test-SR.dcm"), stop=("row 5", "case001.dcm", "SR Storage", "not an image")),
+    Case(
+        "dicom-multiframe-without-frame",
+        "dicom",
+        pydicom_file("SC_rgb_rle_2frame.dcm"),
+        stop=("row 5", "case001.dcm", "multi-frame image of 2 frames", "column frame"),
+    ),
+    Case(
+        "dicom-frame-outside",
+        "dicom",
+        lambda raw: (pydicom_file("SC_rgb_rle_2frame.dcm")(raw), table_set(3, frame="2")(raw)),
+        stop=("row 5", "frame 2 outside", "2 frames"),
+    ),
+    Case(
+        "dicom-instance-missing",
+        "dicom",
+        table_set(1, instance="999"),
+        stop=("row 3", "images/case000", "no slice with instance 999"),
+    ),
+    Case("dicom-series-without-instance", "dicom", table_set(0, instance=""), stop=("row 2", "column instance")),
+    Case("dicom-mixed-series", "dicom", foreign_slice, stop=("images/case000", "mixes 2 series")),
+    Case("dicom-duplicate-position", "dicom", duplicate_slice, stop=("images/case000", "same position")),
+    Case("dicom-mixed-orientation", "dicom", tilted_slice, stop=("images/case000", "mixes slice orientations")),
+    Case(
+        "dicom-spacing-contradicts",
+        "dicom",
+        table_set(3, spacing_x="0.5", spacing_y="0.5"),
+        stop=("row 5", "spacing_x, spacing_y", "contradict", "header"),
+    ),
+    Case(
+        "dicom-window-outside-values",
+        "dicom",
+        table_set(3, window_low="3000", window_high="4000"),
+        stop=("row 5", "window 3000..4000 lies outside"),
+    ),
+    Case("dicom-hu-offset", "dicom", table_set(3, hu_offset="32768"), stop=("row 5", "hu_offset is for 16-bit PNG")),
     # Release archives (unpacked by lesionmtl.fetching.archives.extract)
     Case("archive-not-an-archive", "archive", not_an_archive, stop=("release.zip", "neither a zip nor a tar")),
     Case("archive-zip-truncated", "archive", truncated_archive("release.zip"), stop=("release.zip",)),

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path, PurePath
 from typing import Protocol
 
@@ -68,6 +68,7 @@ class Sample:
     source_hw: tuple[int, int] | None = None  # (H, W) of the 2-D source image the offset refers to
     recist_src: np.ndarray | None = None  # (4, 2) source-image coordinates
     notes: str = ""  # what the reader changed in the input on purpose (e.g. swapped RECIST axes)
+    extra: dict = field(default_factory=dict)  # reader-specific columns of lesions.parquet (e.g. DICOM UIDs)
 
 
 @dataclass(frozen=True)

@@ -1,23 +1,27 @@
 """``recist_table`` reader: a user's own RECIST-annotated images, listed one lesion per row.
 
 The table (``lesions.csv``, tab- or comma-separated, or ``lesions.parquet``) has the columns
-``image`` (path relative to the table: 8- or 16-bit PNG, JPEG, NIfTI ``.nii``/``.nii.gz``) and
+``image`` (path relative to the table: 8- or 16-bit PNG, JPEG, NIfTI ``.nii``/``.nii.gz``, a DICOM
+file of any name, or a folder holding one DICOM series: :mod:`.dicom`) and
 ``x11, y11, x12, y12, x21, y21, x22, y22`` (RECIST endpoints, 0-based source pixels, long axis
 first; x is the column and y the row of a 2-D image; for NIfTI, x and y index the first and second
 array axes of the slice as stored, ``dataobj[x, y, slice]``), and optionally ``slice``, ``mask``,
-``split``, ``group``, ``lesion_id``, ``spacing_x``, ``spacing_y``, ``window_low``, ``window_high``
-and ``hu_offset``.
+``split``, ``group``, ``lesion_id``, ``spacing_x``, ``spacing_y``, ``window_low``, ``window_high``,
+``hu_offset``, and for DICOM ``instance`` (the marked slice of a series folder: SOPInstanceUID or
+InstanceNumber) and ``frame`` (0-based, of a multi-frame file).  Where a DICOM header gives the
+spacing, a row's spacing must agree with it; a row's window must overlap the image's values.
 
 The patch is cut as for DeepLesion: centred on the RECIST box, at the source resolution, the key
-slice's window in all three channels.  The same functions cut the patches of ``lesionmtl segment``,
+slice's window in all three channels (a DICOM series: the slices at -2 / 0 / +2 mm).  The same functions cut the patches of ``lesionmtl segment``,
 so a trained model sees new lesions exactly as it saw its training data.
 """
 
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import lru_cache
 from pathlib import Path
 
@@ -29,6 +33,7 @@ import pandas as pd
 from ...patches import crop, patch_origin, to_patch, window_to_uint8
 from ...recist import check_inside, parse_recist
 from ..base import SPLITS, DataError, Rejection, Sample, patch_hw, read_table, recist_bbox
+from .dicom import DicomImage, DicomSeries, is_dicom, read_dicom
 
 POINT_COLUMNS = ("x11", "y11", "x12", "y12", "x21", "y21", "x22", "y22")
 REQUIRED = ("image", *POINT_COLUMNS)
@@ -36,6 +41,9 @@ TABLE_NAMES = ("lesions.csv", "lesions.tsv", "lesions.parquet")
 DEFAULT_WINDOW = (-175.0, 275.0)  # soft tissue, DeepLesion's most common DICOM window
 DEFAULT_HU_OFFSET = 32768.0  # DeepLesion's 16-bit PNG convention: stored value = HU + 32768
 NIFTI_SUFFIXES = (".nii", ".nii.gz")
+IMAGE_SUFFIXES = (*NIFTI_SUFFIXES, ".png", ".jpg", ".jpeg", ".dcm")
+# A row's spacing agrees with the header's within this relative difference.
+SPACING_TOLERANCE = 1e-3
 # Measured on a mask, the short axis can come out a fraction of a pixel longer than the long one
 # (round lesions, pixel bands); a swapped pair of axes is off by far more.
 SHORT_AXIS_TOLERANCE_PX = 1.0
@@ -60,14 +68,19 @@ class LesionRow:
     spacing_xy: tuple[float, float] | None = None
     window: tuple[float, float] | None = None
     hu_offset: float | None = None
+    instance: str | None = None
+    frame: int | None = None
 
 
 @dataclass(frozen=True)
 class SourceImage:
     """The 2-D image a lesion was marked on, as (rows = y, columns = x).
 
-    ``pixels`` is float32 intensities (``ct``: HU, windowed into the patch) or uint8 (``grey``,
-    ``rgb``: used as they are).  ``nifti`` is the volume's header facts for writing masks back.
+    ``pixels`` is float32 intensities (``ct``: HU or another modality's values, windowed into
+    the patch; (H, W, 3) for the -2 / 0 / +2 mm channels of a DICOM series) or uint8 (``grey``,
+    ``rgb``: used as they are).  ``nifti`` is the volume's header facts for writing masks back;
+    ``dicom`` the marked DICOM image (SEG and SR reference it); ``window`` the source's own
+    window (a DICOM header's), ``invert`` for MONOCHROME1.
     """
 
     pixels: np.ndarray
@@ -75,10 +88,22 @@ class SourceImage:
     spacing_xy: tuple[float, float]
     nifti_shape: tuple[int, ...] | None = None
     nifti_affine: np.ndarray | None = None
+    dicom: DicomImage | None = None
+    window: tuple[float, float] | None = None
+    invert: bool = False
+    notes: tuple[str, ...] = ()
 
     @property
     def hw(self) -> tuple[int, int]:
         return int(self.pixels.shape[0]), int(self.pixels.shape[1])
+
+    @property
+    def layout(self) -> str:
+        """What a model sees of it: ``<modality> 2.5-D``, ``<modality> slice``, ``grey`` or ``colour``."""
+        if self.kind == "ct":
+            modality = (self.dicom.facts["dicom_modality"] if self.dicom else "") or "CT"
+            return f"{modality} {'2.5-D' if self.pixels.ndim == 3 else 'slice'}"
+        return "colour" if self.kind == "rgb" else "grey"
 
 
 def find_table(raw_dir: Path) -> Path:
@@ -151,6 +176,14 @@ def parse_row(row: dict, line: int) -> LesionRow:
         raise ValueError(f"column slice must be a whole number >= 0, got {slice_value:g}")
     if slice_value is not None and not is_nifti(image):
         raise ValueError(f"column slice is for NIfTI images only, {image} is not one")
+    frame = _number(row, "frame")
+    if frame is not None and (frame != int(frame) or frame < 0):
+        raise ValueError(f"column frame must be a whole number >= 0, got {frame:g}")
+    instance = _optional(row, "instance")
+    if instance is not None and re.fullmatch(r"\d+\.0", instance):  # an InstanceNumber read as a float (Parquet)
+        instance = instance[:-2]
+    if (frame is not None or instance is not None) and is_nifti(image):
+        raise ValueError(f"columns frame and instance are for DICOM images, {image} is NIfTI")
     split = _optional(row, "split")
     if split is not None and split not in SPLITS:
         raise ValueError(f"column split must be one of {', '.join(SPLITS)}, got {split!r}")
@@ -172,6 +205,8 @@ def parse_row(row: dict, line: int) -> LesionRow:
         spacing_xy=spacing,
         window=window,
         hu_offset=_number(row, "hu_offset"),
+        instance=instance,
+        frame=None if frame is None else int(frame),
     )
 
 
@@ -204,6 +239,8 @@ class ImageLoader:
     def __init__(self, base: Path, cache_size: int = 8):
         self.base = Path(base)
         self._read = lru_cache(maxsize=cache_size)(self._read_file)
+        self._series = lru_cache(maxsize=cache_size)(lambda name: DicomSeries(self.base / name, name))
+        self._dicom = lru_cache(maxsize=cache_size)(lambda name, frame: read_dicom(self.base / name, name, frame))
 
     def _path(self, name: str) -> Path:
         path = self.base / name
@@ -217,12 +254,30 @@ class ImageLoader:
             return _nifti(path)
         pixels = cv2.imread(str(path), cv2.IMREAD_UNCHANGED)
         if pixels is None:
-            raise ValueError(f"unreadable image {name}: not a PNG, JPEG or NIfTI file")
+            raise ValueError(f"unreadable image {name}: not a PNG, JPEG, NIfTI or DICOM file")
         return pixels
 
+    def _read_dicom(self, row: LesionRow) -> DicomImage | None:
+        """The row's DICOM image (a file, or the ``instance`` of a series folder), None for other files."""
+        path = self.base / row.image
+        if path.is_dir():
+            if row.frame is not None:
+                raise ValueError(f"{row.image} is a series folder: column frame is for a multi-frame file")
+            return self._series(row.image).slice_at(row.instance)
+        if not is_dicom(path):
+            if row.instance is not None or row.frame is not None:
+                raise ValueError(f"columns frame and instance are for DICOM images, {row.image} is not one")
+            return None
+        if row.instance is not None:
+            raise ValueError(f"column instance names a slice of a series folder, {row.image} is one file")
+        return self._dicom(row.image, row.frame)
+
     def image(self, row: LesionRow, hu_offset: float = DEFAULT_HU_OFFSET) -> SourceImage:
-        """The row's image: 16-bit PNG as HU (value - ``hu_offset``, or the row's own), NIfTI as
-        stored (HU), 8-bit grey or colour as it is."""
+        """The row's image: DICOM through its header (:func:`dicom_source`), 16-bit PNG as HU
+        (value - ``hu_offset``, or the row's own), NIfTI as stored (HU), 8-bit grey or colour as it is."""
+        dicom = self._read_dicom(row)
+        if dicom is not None:
+            return dicom_source(dicom, row)
         data = self._read(row.image)
         if isinstance(data, nib.Nifti1Image):
             zooms = tuple(float(z) for z in data.header.get_zooms()[:2])
@@ -262,6 +317,40 @@ class ImageLoader:
         return np.asarray(plane) != 0
 
 
+def dicom_source(dicom: DicomImage, row: LesionRow) -> SourceImage:
+    """A DICOM image as the table reader's :class:`SourceImage`, the row checked against its header:
+    a row's spacing must match the header's, a row's window must overlap the image's values."""
+    notes = list(dicom.notes)
+    if row.hu_offset is not None:
+        raise ValueError(f"column hu_offset is for 16-bit PNG; {row.image} is DICOM, rescaled by its own header")
+    spacing = dicom.spacing_xy
+    if row.spacing_xy is not None:
+        if not math.isnan(spacing[0]) and not np.allclose(row.spacing_xy, spacing, rtol=SPACING_TOLERANCE, atol=0):
+            raise ValueError(
+                f"spacing_x, spacing_y {row.spacing_xy} contradict {row.image}'s header "
+                f"({spacing[0]:g}, {spacing[1]:g} mm per pixel in x, y)"
+            )
+        if math.isnan(spacing[0]):
+            notes.append("spacing from the table (the header has none)")
+        spacing = row.spacing_xy
+    if dicom.colour:
+        if row.window is not None:
+            raise ValueError(f"columns window_low/window_high are for grey images; {row.image} is colour")
+        return SourceImage(dicom.pixels, "rgb", spacing, dicom=dicom, notes=tuple(notes))
+    low, high = float(dicom.pixels.min()), float(dicom.pixels.max())
+    if row.window is not None and (row.window[1] <= low or row.window[0] >= high):
+        raise ValueError(
+            f"window {row.window[0]:g}..{row.window[1]:g} lies outside {row.image}'s values {low:g}..{high:g} "
+            "(after the header's modality LUT)"
+        )
+    window = dicom.window
+    if window is None and dicom.facts["dicom_modality"] != "CT" and high > low:
+        window = (low, high)
+        if row.window is None:
+            notes.append(f"no window in the table or header: the image's range {low:g}..{high:g}")
+    return SourceImage(dicom.pixels, "ct", spacing, dicom=dicom, window=window, invert=dicom.invert, notes=tuple(notes))
+
+
 def cut_patch(
     source: SourceImage, points: np.ndarray, size_hw: tuple[int, int], window: tuple[float, float]
 ) -> tuple[np.ndarray, tuple[int, int]]:
@@ -272,6 +361,8 @@ def cut_patch(
     offset = patch_origin(((x0 + x1) / 2, (y0 + y1) / 2), size_hw)
     if source.kind == "ct":
         patch = window_to_uint8(crop(source.pixels, *offset, size_hw, fill=window[0]), *window)
+        if source.invert:  # MONOCHROME1: low values bright
+            patch = 255 - patch
     else:
         patch = crop(source.pixels, *offset, size_hw, fill=0)
     if patch.ndim == 2:
@@ -280,15 +371,20 @@ def cut_patch(
 
 
 def default_lesion_id(row: LesionRow, seen: dict[str, int]) -> str:
-    """``<image path without suffix>[_z<slice>]_<j>``, j counting the lesions of that image (and slice)."""
-    stem = row.image
-    for suffix in (".nii.gz", ".nii", ".png", ".jpg", ".jpeg"):
+    """``<image path without suffix>[_z<slice>|_f<frame>|_i<instance>]_<j>``, j counting the lesions
+    of that image (and slice, frame or instance)."""
+    stem = row.image.rstrip("/\\")
+    for suffix in IMAGE_SUFFIXES:
         if stem.lower().endswith(suffix):
             stem = stem[: -len(suffix)]
             break
     stem = stem.replace("/", "_").replace("\\", "_")
     if row.slice is not None:
         stem += f"_z{row.slice:03d}"
+    if row.frame is not None:
+        stem += f"_f{row.frame:03d}"
+    if row.instance is not None:
+        stem += f"_i{row.instance}"
     j = seen[stem] = seen.get(stem, -1) + 1
     return f"{stem}_{j}"
 
@@ -326,6 +422,17 @@ class CutLesion:
     nifti_shape: tuple[int, ...] | None
     nifti_affine: np.ndarray | None
     mask: np.ndarray | None  # (H, W) bool reference mask in source pixels, when asked for and given
+    dicom: DicomImage | None = None  # the marked DICOM image, its pixels dropped
+    window: tuple[float, float] | None = None  # the window the patch was cut with (grey images)
+    layout: str = ""  # SourceImage.layout
+    notes: tuple[str, ...] = ()
+
+    def facts_row(self) -> dict:
+        """What lesions.parquet keeps of its image: the window, the layout and the DICOM header
+        facts (UIDs, modality, frame; no patient identifiers)."""
+        low, high = self.window or (math.nan, math.nan)
+        facts = self.dicom.facts if self.dicom is not None else {}
+        return {"image_layout": self.layout, "window_low": low, "window_high": high, **facts}
 
 
 def cut_lesions(
@@ -355,9 +462,22 @@ def cut_lesions(
         except ValueError as exc:
             yield f"row {row.line}: {exc}"
             continue
-        patch, offset = cut_patch(source, row.points, size_hw, row.window or window)
+        used = None if source.kind != "ct" else row.window or source.window or window
+        patch, offset = cut_patch(source, row.points, size_hw, used or window)
         yield CutLesion(
-            row, lesion_id, patch, offset, source.hw, source.spacing_xy, source.nifti_shape, source.nifti_affine, mask
+            row,
+            lesion_id,
+            patch,
+            offset,
+            source.hw,
+            source.spacing_xy,
+            source.nifti_shape,
+            source.nifti_affine,
+            mask,
+            dicom=None if source.dicom is None else replace(source.dicom, pixels=np.empty(0)),
+            window=used,
+            layout=source.layout,
+            notes=source.notes,
         )
 
 
@@ -410,4 +530,6 @@ def _sample(lesion: CutLesion, hw: tuple[int, int]) -> Sample:
         spacing_xy=lesion.spacing_xy,
         gt=None if lesion.mask is None else crop(lesion.mask, *lesion.offset, hw, False),
         split=row.split,
+        notes="; ".join(lesion.notes),
+        extra=lesion.facts_row(),
     )
