@@ -24,6 +24,9 @@ class DatasetFormat:
     release: str  # default release in lesionmtl/fetching/sources.yaml ("own": no public release)
     partial_ground_truth: bool = False  # lesions may come with or without a reference mask, each on its own
     paper_counts: str = "-"  # what the paper used (section 4), beside our counts in the data table
+    # What the model sees of its images ("" where the reader says it per lesion, as recist_table
+    # does): checkpoints keep the counts, so that `lesionmtl segment` can flag images unlike them.
+    image_layout: str = ""
 
     def load_reader(self) -> Callable:
         module, function = self.reader.split(":")
@@ -43,6 +46,7 @@ FORMATS: dict[str, DatasetFormat] = {
             "lesionmtl.datasets.synthetic.deeplesion",
             release="nih",
             paper_counts="32,735 lesions (4,400 patients), official split",
+            image_layout="CT 2.5-D",
         ),
         DatasetFormat(
             "lits",
@@ -51,6 +55,7 @@ FORMATS: dict[str, DatasetFormat] = {
             "lesionmtl.datasets.synthetic.lits",
             release="msd",
             paper_counts="11,522 / 3,310 / 1,630 images (48 / 44 / 20 volumes)",
+            image_layout="CT slice",
         ),
         DatasetFormat(
             "ham",
@@ -59,10 +64,11 @@ FORMATS: dict[str, DatasetFormat] = {
             "lesionmtl.datasets.synthetic.ham",
             release="dataverse",
             paper_counts="10,015 images, 70 / 20 / 10 % (the released code drops 3 broken masks)",
+            image_layout="colour",
         ),
         DatasetFormat(
             "recist_table",
-            "your own table (CSV, TSV, Parquet) of images and RECIST marks, masks optional",
+            "your own table (CSV, TSV, Parquet) of images (PNG, JPEG, NIfTI, DICOM) and RECIST marks, masks optional",
             "lesionmtl.datasets.readers.recist_table:read_recist_table",
             "lesionmtl.datasets.synthetic.recist_table",
             release="own",

@@ -24,9 +24,6 @@ RECIST_COLUMNS = ("r_x11", "r_y11", "r_x12", "r_y12", "r_x21", "r_y21", "r_x22",
 # The same marks in source pixels (where they were drawn or measured), and their ellipse.
 SOURCE_COLUMNS = tuple(f"src_{c}" for c in RECIST_COLUMNS)
 REJECTED_COLUMNS = ["item", "source", "kind", "reason", "group_id", "split"]
-# What the model sees of each format's images (recist_table says it per row): checkpoints keep the
-# counts, so that ``lesionmtl segment`` can flag images unlike the training data.
-IMAGE_LAYOUTS = {"deeplesion": "CT 2.5-D", "lits": "CT slice", "ham": "colour"}
 
 
 def reader_options_in_effect(fmt: str, options: dict) -> dict:
@@ -81,7 +78,7 @@ def _row(s: Sample, fmt: str, index: int) -> dict:
         "source_w": s.source_hw[1] if s.source_hw else None,
         "recist_source": s.recist_source,
         "notes": s.notes,
-        "image_layout": IMAGE_LAYOUTS.get(fmt, ""),
+        "image_layout": FORMATS[fmt].image_layout,
         **s.extra,
     }
 
