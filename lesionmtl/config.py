@@ -63,6 +63,8 @@ class DatasetConfig:
     split_seed: int
     score_against: str  # ground_truth, grabcut where there is none, or none: trained, never scored
     reader: dict[str, Any]
+    split_by: str  # group, or image_released (the released HAM10000 split)
+    pseudolabels: dict[str, Any]  # {"ellipse": {...}, "grabcut": {...}}: lesionmtl.pseudolabels
     synthetic: dict[str, Any] | None  # generator settings; None: real data in raw_dir
     raw: dict[str, Any]  # the validated entry itself (what lesionmtl.fetching reads)
 
@@ -78,6 +80,8 @@ class DatasetConfig:
             split_seed=ds["split_seed"],
             score_against=ds["score_against"],
             reader=ds["reader"],
+            split_by=ds["split_by"],
+            pseudolabels=ds["pseudolabels"],
             synthetic=ds.get("synthetic"),
             raw=ds,
         )
@@ -134,7 +138,8 @@ class TrainingConfig:
 
 @dataclass(frozen=True)
 class ClusteringConfig:
-    features: str  # shape, or with_centre
+    features: str  # shape, with_centre or released
+    fit_on: str  # train, or all (released)
 
 
 @dataclass(frozen=True)
@@ -145,6 +150,7 @@ class PseudolabelConfig:
 
 @dataclass(frozen=True)
 class EvaluationConfig:
+    metrics: str  # ours, or released (lesionmtl.metrics.score_masks protocol)
     export_masks: bool  # also write the test predictions as per-lesion PNG masks in source coordinates
 
 
