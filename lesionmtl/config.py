@@ -44,6 +44,13 @@ def _set_defaults(validator, properties, instance, schema):
 _DefaultingValidator = validators.extend(Draft202012Validator, {"properties": _set_defaults})
 
 
+def validated(instance: Any, schema: dict) -> Any:
+    """A copy of ``instance`` with the defaults of ``schema`` (a part of the config schema) filled in."""
+    instance = copy.deepcopy(instance)
+    next(iter(_DefaultingValidator(schema).iter_errors(instance)), None)
+    return instance
+
+
 def validate(config: dict) -> None:
     """Check ``config`` against the schema and fill in the schema's defaults, in place."""
     error = next(iter(_DefaultingValidator(load_schema()).iter_errors(config)), None)
@@ -174,6 +181,42 @@ class WorkflowConfig:
         """What the results were computed on, for every title: synthetic data, real data, or both."""
         kinds = {"synthetic data" if ds.is_synthetic else "real data" for ds in self.datasets.values()}
         return " and ".join(sorted(kinds))
+
+    @property
+    def protocol_note(self) -> str:
+        """The protocol switches (docs/released_code.md) set off lesionmtl's defaults, as a sentence
+        every caption ends with ("" when all are at their defaults): a table's meaning never
+        changes silently."""
+        schema = load_schema()["properties"]
+        dataset_schema = schema["datasets"]["additionalProperties"]["properties"]
+        notes = []
+        canvas = self.training.settings["canvas"]
+        if canvas != schema["training"]["properties"]["canvas"]["default"]:
+            notes.append(f"input canvas {canvas} (loss over the canvas, scores on the patch)")
+        for key in ("features", "fit_on"):
+            value = getattr(self.clustering, key)
+            if value != schema["clustering"]["properties"][key]["default"]:
+                notes.append(f"clustering {key} {value}")
+        if self.evaluation.metrics != schema["evaluation"]["properties"]["metrics"]["default"]:
+            notes.append(
+                "released metrics (the AVD column is MedPy's Hausdorff distance, the perimeter error half "
+                "the difference of Canny edge counts, kept for empty predictions)"
+            )
+        pseudo = dataset_schema["pseudolabels"]["properties"]
+        for ds in self.datasets.values():
+            changed = [
+                f"{kind} {ds.pseudolabels[kind]}"
+                for kind in ("ellipse", "grabcut")
+                if ds.pseudolabels[kind] != validated(pseudo[kind]["default"], pseudo[kind])
+            ]
+            if ds.split_by != dataset_schema["split_by"]["default"]:
+                changed.append(f"split by {ds.split_by}")
+            changed += [f"reader {k} {ds.reader[k]}" for k in ("min_hull_vertices",) if k in ds.reader]
+            if changed:
+                notes.append(f"{ds.name}: {', '.join(changed)}")
+        return (
+            f" Protocol switches off lesionmtl's defaults (docs/released_code.md): {'; '.join(notes)}." if notes else ""
+        )
 
     def study_runs(self, dataset: str, study: str) -> list[RunSpec]:
         """Runs of one study on one dataset, in a stable order (none when the study is not configured).

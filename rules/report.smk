@@ -120,6 +120,7 @@ for artefact, spec in ARTEFACT_RULES.items():
             **spec.get("params", {}),
             datasets=SCORED if spec.get("scored") else DATASETS,
             data_label=CONFIG.data_label,
+            protocol_note=CONFIG.protocol_note,  # the switches off our defaults, in every caption
             code=script_code("report.py"),
         script:
             "../workflow_scripts/report.py"
