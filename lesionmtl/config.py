@@ -44,6 +44,14 @@ def _set_defaults(validator, properties, instance, schema):
 _DefaultingValidator = validators.extend(Draft202012Validator, {"properties": _set_defaults})
 
 
+def sorted_keys(value: Any) -> Any:
+    """``value`` with every dict's keys in sorted order, recursively: as a rule's param its text is
+    compared between runs, and the order of keys in a config file must not rerun anything."""
+    if isinstance(value, dict):
+        return {key: sorted_keys(value[key]) for key in sorted(value)}
+    return value
+
+
 def validated(instance: Any, schema: dict) -> Any:
     """A copy of ``instance`` with the defaults of ``schema`` (a part of the config schema) filled in."""
     instance = copy.deepcopy(instance)
@@ -88,7 +96,7 @@ class DatasetConfig:
             score_against=ds["score_against"],
             reader=ds["reader"],
             split_by=ds["split_by"],
-            pseudolabels=ds["pseudolabels"],
+            pseudolabels=sorted_keys(ds["pseudolabels"]),
             synthetic=ds.get("synthetic"),
             raw=ds,
         )
@@ -137,10 +145,9 @@ class TrainingConfig:
     def for_arch(self, arch: str) -> dict[str, Any]:
         """The settings of one architecture's runs: the shared ones, then its own (ACoseg: lr, batch).
 
-        Sorted by name: as a rule's param its text is compared between runs, and the order of the
-        keys in a config file must not retrain anything.
+        Sorted by name, nested dicts too (:func:`sorted_keys`).
         """
-        return dict(sorted({**self.settings, **self.per_model.get(arch, {})}.items()))
+        return sorted_keys({**self.settings, **self.per_model.get(arch, {})})
 
 
 @dataclass(frozen=True)

@@ -7,7 +7,7 @@ normalising there avoids a DataLoader entirely. The *canvas* the network sees is
 * ``crop`` (default): zero padding (in normalised units) to the next multiple of 16 at the bottom
   and right, what DeepLabV3+ needs; outputs are cropped back before any loss or score.
 * ``reflect``: the patch in the middle of a larger canvas (``size`` [H, W], or ``scale`` times the
-  patch, rounded up to a multiple of 16), filled by reflect-101 (``cv2.BORDER_REFLECT_101``, what
+  patch; either rounded up to a multiple of 16), filled by reflect-101 (``cv2.BORDER_REFLECT_101``, what
   albumentations' ``PadIfNeeded`` does), image *and* mask; the loss is taken over the whole canvas
   and scores on the central patch, as the released code did with ``size: [384, 480]``.
 """
@@ -83,7 +83,7 @@ class Canvas:
         if self.mode == "crop":
             return padded_size(height), padded_size(width), 0, 0
         if self.size is not None:
-            big_h, big_w = max(self.size[0], height), max(self.size[1], width)
+            big_h, big_w = padded_size(max(self.size[0], height)), padded_size(max(self.size[1], width))
         else:
             big_h, big_w = padded_size(int(np.ceil(height * self.scale))), padded_size(int(np.ceil(width * self.scale)))
         return big_h, big_w, (big_h - height) // 2, (big_w - width) // 2

@@ -14,7 +14,7 @@ from lesionmtl import paths
 from lesionmtl.config import load_config
 from lesionmtl.datasets.splits import released_image_split
 
-from .conftest import REPO, n_runs, planned_jobs, snakemake, write_config
+from .conftest import REPO, TINY, n_runs, planned_jobs, snakemake, tiny_config, write_config
 
 RELEASED = REPO / "configs" / "released_code.yaml"
 # Per-dataset switches carried from the released config onto the synthetic stand-ins.
@@ -49,6 +49,35 @@ def test_every_caption_names_the_switches_off_our_defaults():
     note = load_config(released()).protocol_note
     for said in ("'reflect'", "features released", "fit_on all", "MedPy", "'linewidth': 3", "image_released"):
         assert said in note, said
+
+
+DATA = {"ingest", "pseudolabel_shard", "pseudolabels", "cluster", "train", "evaluate"}
+
+
+@pytest.mark.parametrize(
+    ("switch", "reruns"),
+    [
+        (lambda c: c.update(evaluation={"metrics": "released"}), {"evaluate"}),
+        (lambda c: c["training"].update(canvas={"mode": "reflect", "scale": 2}), {"train", "evaluate"}),
+        (lambda c: c.update(clustering={"fit_on": "all"}), {"cluster", "train", "evaluate"}),
+        (
+            lambda c: c["datasets"]["synth_ham"].update(pseudolabels={"ellipse": {"draw": "matplotlib"}}),
+            DATA - {"ingest", "cluster"},
+        ),
+        (lambda c: c["datasets"]["synth_ham"].update(split_by="image_released"), DATA),
+    ],
+)
+def test_each_switch_reruns_what_depends_on_it(finished_run, switch, reruns):
+    changed = tiny_config()
+    switch(changed)
+    write_config(finished_run, changed)
+    try:
+        jobs = planned_jobs(snakemake(finished_run, "-n"))
+    finally:
+        write_config(finished_run, TINY)
+    assert {job for job in jobs if not job.startswith("report_") and job != "all"} == reruns
+    if "pseudolabels" in reruns:  # a dataset's own switch: that dataset only
+        assert jobs["pseudolabels"] == 1 and jobs.get("ingest", 1) == 1
 
 
 def tiny_released() -> dict:
