@@ -8,7 +8,8 @@ runs on loading). Its sections:
 - ``model``: ``arch``, ``encoder``, ``n_clusters`` (K, or None), ``in_channels``, ``head_dropout``,
   ``parameters``.
 - ``input``: how a uint8 patch becomes the model input: ``patch_size`` [h, w], ``channels``,
-  ``scale`` (x / 255), ImageNet ``mean`` and ``std`` per channel, padding to ``pad_multiple``.
+  ``scale`` (x / 255), ImageNet ``mean`` and ``std`` per channel, padding to ``pad_multiple``,
+  and the ``canvas`` (:class:`~lesionmtl.tensors.Canvas`; absent in older checkpoints: crop).
 - ``patches``: how patches are cut from source images (None when trained on bare arrays):
   ``dataset_format``, ``patch_size`` and the reader's options with its defaults filled in (e.g.
   the LiTS HU window and padding), as the dataset's ``ingest.json`` recorded them.
@@ -32,7 +33,7 @@ import torch
 from lesionmtl import __version__
 from lesionmtl.errors import DataError
 from lesionmtl.io import atomic_path
-from lesionmtl.tensors import IMAGENET_MEAN, IMAGENET_STD, PAD_MULTIPLE
+from lesionmtl.tensors import IMAGENET_MEAN, IMAGENET_STD, PAD_MULTIPLE, Canvas
 
 FORMAT = "lesionmtl-checkpoint"
 VERSION = 1
@@ -51,9 +52,10 @@ class DataSource:
         return cls(dataset=dataset, supervision=supervision, ingest=json.loads(Path(path).read_text()))
 
 
-def input_facts(patch_hw: tuple[int, int]) -> dict:
+def input_facts(patch_hw: tuple[int, int], canvas: Canvas | None = None) -> dict:
     """How a (h, w, 3) uint8 patch becomes the model input (what :class:`~lesionmtl.tensors.ImageBatcher` does)."""
     return {
+        "canvas": (canvas or Canvas()).as_dict(),
         "patch_size": [int(patch_hw[0]), int(patch_hw[1])],
         "channels": 3,
         "dtype": "uint8",
@@ -69,6 +71,7 @@ def build_checkpoint(
     *,
     model: dict,
     patch_hw: tuple[int, int],
+    canvas: Canvas | None = None,
     training: dict,
     n_train: int,
     n_val: int,
@@ -89,7 +92,7 @@ def build_checkpoint(
         "format": FORMAT,
         "version": VERSION,
         "model": dict(model),
-        "input": input_facts(patch_hw),
+        "input": input_facts(patch_hw, canvas),
         "patches": patches,
         "training_data": {
             "dataset": source.dataset if source is not None else None,

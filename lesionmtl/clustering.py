@@ -11,8 +11,12 @@ Two feature sets (config ``clustering: {features: ...}``):
 * ``with_centre``: our earlier choice: crossing point (cx, cy), axes and (cos 2θ, sin 2θ), each
   standardised, which gives the noise in the crossing point the weight of the axes.
 
-Either way the scaling and K-means are fit on the training split only, then every split is
-assigned. (The released code clustered unscaled ellipse parameters of all splits.)
+* ``released``: the released code's rows, unscaled: ``[cx, cy, short, long, rotation]``, the
+  rotation in degrees as it computed it from the short axis marks, ``90 - atan2(dx, dy)``
+  (``DeepLesion_data.py:688-703``; its LiTS/HAM code took cv2.fitEllipse's angle instead).
+
+``fit_on``: ``train`` (default) fits the scaling and K-means on the training split, then assigns
+every split; ``all`` fits on every split, as the released code did (test shapes then shape the labels).
 """
 
 from __future__ import annotations
@@ -22,7 +26,8 @@ import pandas as pd
 from sklearn.cluster import KMeans
 from sklearn.preprocessing import StandardScaler
 
-FEATURE_SETS = ("shape", "with_centre")
+FEATURE_SETS = ("shape", "with_centre", "released")
+FIT_ON = ("train", "all")
 FEATURE_NAMES = ("cx", "cy", "major", "minor", "cos2a", "sin2a")
 
 
@@ -41,8 +46,22 @@ def shape_features(lesions: pd.DataFrame) -> np.ndarray:
     )
 
 
+def released_features(lesions: pd.DataFrame) -> np.ndarray:
+    """(N, 5) ``[cx, cy, short, long, rotation in degrees]``, rotation from the short-axis marks."""
+    rotation = 90.0 - np.degrees(
+        np.arctan2(
+            lesions["r_x22"].to_numpy(dtype=float) - lesions["r_x21"].to_numpy(dtype=float),
+            lesions["r_y22"].to_numpy(dtype=float) - lesions["r_y21"].to_numpy(dtype=float),
+        )
+    )
+    columns = [lesions[c].to_numpy(dtype=float) for c in ("cx", "cy", "minor", "major")]
+    return np.column_stack([*columns, rotation])
+
+
 def cluster_features(lesions: pd.DataFrame, train: np.ndarray, features: str = "shape") -> np.ndarray:
     """The scaled features K-means runs on (scales fit on the rows where ``train`` is True)."""
+    if features == "released":
+        return released_features(lesions)
     raw = shape_features(lesions)
     if features == "with_centre":
         return StandardScaler().fit(raw[train]).transform(raw)
@@ -55,16 +74,18 @@ def cluster_features(lesions: pd.DataFrame, train: np.ndarray, features: str = "
 
 
 def cluster_lesions(
-    lesions: pd.DataFrame, k: int, seed: int = 0, features: str = "shape"
+    lesions: pd.DataFrame, k: int, seed: int = 0, features: str = "shape", fit_on: str = "train"
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Fit K-means on the training lesions and assign every lesion.
+    """Fit K-means on the training lesions (``fit_on="all"``: on every lesion) and assign every lesion.
 
     Returns ``(assignments, centres)``: assignments has ``lesion_id, split, cluster, distance``
     (Euclidean distance to the assigned centre in the scaled feature space); centres has one row
     per cluster with the mean :data:`FEATURE_NAMES` of its training members (nan for a cluster
     without any) and their number.
     """
-    train = (lesions["split"] == "train").to_numpy()
+    if fit_on not in FIT_ON:
+        raise ValueError(f"unknown clustering fit_on {fit_on!r}; expected one of {', '.join(FIT_ON)}")
+    train = (lesions["split"] == "train").to_numpy() | (fit_on == "all")
     n_train = int(train.sum())
     if k < 2:
         raise ValueError(f"K must be at least 2, got {k}")

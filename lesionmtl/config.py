@@ -59,6 +59,21 @@ def _set_defaults(validator, properties, instance, schema):
 _DefaultingValidator = validators.extend(Draft202012Validator, {"properties": _set_defaults})
 
 
+def sorted_keys(value: Any) -> Any:
+    """``value`` with every dict's keys in sorted order, recursively: as a rule's param its text is
+    compared between runs, and the order of keys in a config file must not rerun anything."""
+    if isinstance(value, dict):
+        return {key: sorted_keys(value[key]) for key in sorted(value)}
+    return value
+
+
+def validated(instance: Any, schema: dict) -> Any:
+    """A copy of ``instance`` with the defaults of ``schema`` (a part of the config schema) filled in."""
+    instance = copy.deepcopy(instance)
+    next(iter(_DefaultingValidator(schema).iter_errors(instance)), None)
+    return instance
+
+
 def validate(config: dict) -> None:
     """Check ``config`` against the schema and fill in the schema's defaults, in place."""
     error = next(iter(_DefaultingValidator(load_schema()).iter_errors(config)), None)
@@ -78,6 +93,8 @@ class DatasetConfig:
     split_seed: int
     score_against: str  # ground_truth, grabcut where there is none, or none: trained, never scored
     reader: dict[str, Any]
+    split_by: str  # group, or image_released (the released HAM10000 split)
+    pseudolabels: dict[str, Any]  # {"ellipse": {...}, "grabcut": {...}}: lesionmtl.pseudolabels
     synthetic: dict[str, Any] | None  # generator settings; None: real data in raw_dir
     raw: dict[str, Any]  # the validated entry itself (what lesionmtl.fetching reads)
 
@@ -93,6 +110,8 @@ class DatasetConfig:
             split_seed=ds["split_seed"],
             score_against=ds["score_against"],
             reader=ds["reader"],
+            split_by=ds["split_by"],
+            pseudolabels=sorted_keys(ds["pseudolabels"]),
             synthetic=ds.get("synthetic"),
             raw=ds,
         )
@@ -141,15 +160,15 @@ class TrainingConfig:
     def for_arch(self, arch: str) -> dict[str, Any]:
         """The settings of one architecture's runs: the shared ones, then its own (ACoseg: lr, batch).
 
-        Sorted by name: as a rule's param its text is compared between runs, and the order of the
-        keys in a config file must not retrain anything.
+        Sorted by name, nested dicts too (:func:`sorted_keys`).
         """
-        return dict(sorted({**self.settings, **self.per_model.get(arch, {})}.items()))
+        return sorted_keys({**self.settings, **self.per_model.get(arch, {})})
 
 
 @dataclass(frozen=True)
 class ClusteringConfig:
-    features: str  # shape, or with_centre
+    features: str  # shape, with_centre or released
+    fit_on: str  # train, or all (released)
 
 
 @dataclass(frozen=True)
@@ -160,6 +179,7 @@ class PseudolabelConfig:
 
 @dataclass(frozen=True)
 class EvaluationConfig:
+    metrics: str  # ours, or released (lesionmtl.metrics.score_masks protocol)
     export_masks: bool  # also write the test predictions as per-lesion PNG masks in source coordinates
 
 
@@ -183,6 +203,42 @@ class WorkflowConfig:
         """What the results were computed on, for every title: synthetic data, real data, or both."""
         kinds = {"synthetic data" if ds.is_synthetic else "real data" for ds in self.datasets.values()}
         return " and ".join(sorted(kinds))
+
+    @property
+    def protocol_note(self) -> str:
+        """The protocol switches (docs/released_code.md) set off lesionmtl's defaults, as a sentence
+        every caption ends with ("" when all are at their defaults): a table's meaning never
+        changes silently."""
+        schema = load_schema()["properties"]
+        dataset_schema = schema["datasets"]["additionalProperties"]["properties"]
+        notes = []
+        canvas = self.training.settings["canvas"]
+        if canvas != schema["training"]["properties"]["canvas"]["default"]:
+            notes.append(f"input canvas {canvas} (loss over the canvas, scores on the patch)")
+        for key in ("features", "fit_on"):
+            value = getattr(self.clustering, key)
+            if value != schema["clustering"]["properties"][key]["default"]:
+                notes.append(f"clustering {key} {value}")
+        if self.evaluation.metrics != schema["evaluation"]["properties"]["metrics"]["default"]:
+            notes.append(
+                "released metrics (the AVD column is MedPy's Hausdorff distance, the perimeter error half "
+                "the difference of Canny edge counts, kept for empty predictions)"
+            )
+        pseudo = dataset_schema["pseudolabels"]["properties"]
+        for ds in self.datasets.values():
+            changed = [
+                f"{kind} {ds.pseudolabels[kind]}"
+                for kind in ("ellipse", "grabcut")
+                if ds.pseudolabels[kind] != validated(pseudo[kind]["default"], pseudo[kind])
+            ]
+            if ds.split_by != dataset_schema["split_by"]["default"]:
+                changed.append(f"split by {ds.split_by}")
+            changed += [f"reader {k} {ds.reader[k]}" for k in ("min_hull_vertices",) if k in ds.reader]
+            if changed:
+                notes.append(f"{ds.name}: {', '.join(changed)}")
+        return (
+            f" Protocol switches off lesionmtl's defaults (docs/released_code.md): {'; '.join(notes)}." if notes else ""
+        )
 
     def study_runs(self, dataset: str, study: str) -> list[RunSpec]:
         """Runs of one study on one dataset, in a stable order (none when the study is not configured).

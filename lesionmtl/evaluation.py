@@ -45,6 +45,7 @@ def evaluate_run(
     truth: np.ndarray,
     clusters: pd.DataFrame | None = None,
     device: str = "auto",
+    metric_protocol: str = "ours",
 ) -> tuple[pd.DataFrame, np.ndarray]:
     """Predict every patch and score it against ``truth``.
 
@@ -54,7 +55,8 @@ def evaluate_run(
     binary predictions (N,H,W). The paper's empty-prediction rule is applied per split, so the worst value is taken among the lesions of
     the same split. Each row carries the lesion's ``group_id`` (patient, volume, lesion: the unit
     of the report's tests) and, where every lesion of the split has a pixel spacing, the length
-    metrics in mm as ``<metric>_mm``.
+    metrics in mm as ``<metric>_mm``. ``metric_protocol``: ``ours`` or ``released``
+    (:func:`lesionmtl.metrics.score_masks`).
     """
     if len(truth) != len(images):
         raise ValueError(
@@ -71,10 +73,10 @@ def evaluate_run(
     scored = lesions[lesions["has_gt"].astype(bool)] if "has_gt" in lesions else lesions
     for split, rows in scored.groupby("split"):
         idx = rows["patch_index"].to_numpy()
-        scores = score_masks(predictions[idx], truth[idx])
+        scores = score_masks(predictions[idx], truth[idx], protocol=metric_protocol)
         spacing = rows[["spacing_y", "spacing_x"]].to_numpy(dtype=float)  # (row, col) mm per patch pixel
         if np.isfinite(spacing).all():
-            in_mm = score_masks(predictions[idx], truth[idx], spacing=spacing)
+            in_mm = score_masks(predictions[idx], truth[idx], spacing=spacing, protocol=metric_protocol)
             for name in LENGTH_METRICS:
                 scores[f"{name}_mm"] = in_mm[name].to_numpy()
         scores.insert(0, "lesion_id", rows["lesion_id"].to_numpy())

@@ -18,7 +18,7 @@ import torch
 from lesionmtl.checkpoints import load_checkpoint
 from lesionmtl.devices import select_device
 from lesionmtl.models import PAIRED, build_model, forward_outputs
-from lesionmtl.tensors import ImageBatcher, memory_format
+from lesionmtl.tensors import Canvas, ImageBatcher, memory_format
 
 
 @dataclass
@@ -90,8 +90,9 @@ class Predictor:
             self._check(partners, "partners")
             if len(partners) != len(images):
                 raise ValueError(f"{len(images)} images but {len(partners)} partners")
-        batcher = ImageBatcher(images, self.device)
-        partner_batcher = ImageBatcher(partners, self.device) if partners is not None else None
+        canvas = Canvas.from_dict(self.facts["input"].get("canvas"))  # scored on the patch, whatever the canvas
+        batcher = ImageBatcher(images, self.device, canvas)
+        partner_batcher = ImageBatcher(partners, self.device, canvas) if partners is not None else None
         probs, logits = [], []
         for start in range(0, len(images), self.batch_size):
             rows = np.arange(start, min(start + self.batch_size, len(images)))

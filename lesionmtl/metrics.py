@@ -13,6 +13,10 @@ that the paper defines at the *dataset* level:
 Deviation from the original code: it reported the maximum Hausdorff distance under the
 name "AVD".  :func:`avd` is the true averaged Hausdorff distance (Taha & Hanbury 2015),
 and :func:`hausdorff` is reported separately, with its robust form :func:`hd95`.
+``score_masks(..., protocol="released")`` scores as the released code did instead
+(docs/released_code.md): "AVD" is MedPy's Hausdorff distance between the borders
+(:func:`medpy_hd`), the perimeter error is half the difference of the Canny edge-pixel
+counts (:func:`canny_perimeter_error`), and an empty prediction keeps that perimeter error.
 """
 
 from __future__ import annotations
@@ -36,6 +40,10 @@ __all__ = [
     "METRIC_FUNCTIONS",
     "DISTANCE_METRICS",
     "OVERLAP_METRICS",
+    "medpy_hd",
+    "canny_edge_count",
+    "canny_perimeter_error",
+    "METRIC_PROTOCOLS",
     "score_masks",
     "summarize",
 ]
@@ -162,6 +170,35 @@ def hd95(pred: np.ndarray, gt: np.ndarray, *, spacing: tuple[float, float] | Non
     return _hd95(*_crop_to_union(p, g), spacing)
 
 
+def medpy_hd(pred: np.ndarray, gt: np.ndarray, *, spacing: tuple[float, float] | None = None) -> float:
+    """MedPy's ``binary.hd`` (what the released code reported as "AVD"): the larger of the two
+    directed maxima of the distances between the masks' borders (foreground pixels with a
+    4-neighbour outside). Unlike :func:`hausdorff`, a mask inside the other is at a distance
+    from it. Empty-mask conventions as :func:`hausdorff`."""
+    p, g = _as_pair(pred, gt)
+    if not p.any() and not g.any():
+        return 0.0
+    if not p.any() or not g.any():
+        return float("nan")
+    p, g = _crop_to_union(p, g)
+    bp, bg = _border(p), _border(g)
+    return float(max(_directed_distances(bp, bg, spacing).max(), _directed_distances(bg, bp, spacing).max()))
+
+
+def canny_edge_count(mask: np.ndarray) -> int:
+    """Edge pixels ``skimage.feature.canny(mask, low_threshold=1, high_threshold=1)`` finds on the
+    uint8 0/1 mask: the released code's "circumference" (``util.py:16-19``)."""
+    from skimage.feature import canny  # scikit-image: only the released protocol needs it
+
+    return int(np.count_nonzero(canny(np.uint8(np.asarray(mask) != 0), low_threshold=1, high_threshold=1)))
+
+
+def canny_perimeter_error(pred: np.ndarray, gt: np.ndarray) -> float:
+    """The released perimeter error: ``|canny(gt) - canny(pred)| / 2`` (the code halved the mean)."""
+    p, g = _as_pair(pred, gt)
+    return abs(canny_edge_count(g) - canny_edge_count(p)) / 2.0
+
+
 def _center(mask: np.ndarray) -> tuple[float, float]:
     """(row, col) centre from extreme points, as in the paper (bounding-box centre, not centroid)."""
     rows = np.flatnonzero(mask.any(axis=1))
@@ -257,14 +294,23 @@ OVERLAP_METRICS = ("iou", "dice", "vs")
 DISTANCE_METRICS = ("avd", "hausdorff", "hd95", "center_error", "perimeter_error")
 # The distances that scale with the pixel size (the perimeter error is a pixel count).
 LENGTH_METRICS = ("avd", "hausdorff", "hd95", "center_error")
+# How the test masks are scored: ours (the paper's definitions) or as the released code did.
+METRIC_PROTOCOLS = ("ours", "released")
 
 
 def score_masks(
-    preds: np.ndarray, gts: np.ndarray, *, spacing: tuple[float, float] | np.ndarray | None = None
+    preds: np.ndarray,
+    gts: np.ndarray,
+    *,
+    spacing: tuple[float, float] | np.ndarray | None = None,
+    protocol: str = "ours",
 ) -> pd.DataFrame:
     """Score N prediction/ground-truth pairs (arrays of shape (N, H, W)), one row each.
 
     ``spacing``: (row, col) pixel size for every pair, or an (N, 2) array of one per pair.
+    ``protocol``: ``ours``, or ``released`` (the module docstring): ``avd`` holds
+    :func:`medpy_hd`, ``perimeter_error`` :func:`canny_perimeter_error`, which an empty
+    prediction keeps (the released rule replaced only the centre error and "AVD").
 
     Columns: every key of :data:`METRIC_FUNCTIONS` plus ``empty_pred`` (prediction has
     no foreground pixel).
@@ -294,6 +340,15 @@ def score_masks(
     ]
     df = pd.DataFrame(rows, columns=[*METRIC_FUNCTIONS, "empty_pred"])
     df["empty_pred"] = df["empty_pred"].astype(bool)
+    substituted = DISTANCE_METRICS
+    if protocol == "released":
+        df["avd"] = [
+            medpy_hd(p, g, spacing=None if spacing is None else tuple(size)) for p, g, size in zip(preds, gts, sizes)
+        ]
+        df["perimeter_error"] = [canny_perimeter_error(p, g) for p, g in zip(preds, gts)]
+        substituted = tuple(name for name in DISTANCE_METRICS if name != "perimeter_error")
+    elif protocol != "ours":
+        raise ValueError(f"unknown metric protocol {protocol!r}; expected one of {', '.join(METRIC_PROTOCOLS)}")
 
     gt_nonempty = gts.reshape(len(gts), -1).any(axis=1)
     substitute = df["empty_pred"].to_numpy() & gt_nonempty
@@ -302,7 +357,7 @@ def score_masks(
         h, w = preds.shape[1:]
         diagonal = np.hypot(h * sizes[substitute, 0], w * sizes[substitute, 1])
         df.loc[substitute, list(OVERLAP_METRICS)] = 0.0
-        for name in DISTANCE_METRICS:
+        for name in substituted:
             if reference.any():
                 df.loc[substitute, name] = df.loc[reference, name].max()
             elif name == "perimeter_error":

@@ -1,4 +1,12 @@
-"""Pseudo-masks from RECIST marks: the RECIST ellipse and GrabCut refined from it."""
+"""Pseudo-masks from RECIST marks: the RECIST ellipse and GrabCut refined from it.
+
+How each is made is a per-dataset switch (``datasets.<name>.pseudolabels``): the ellipse is drawn
+``exact`` (pixel centres inside the analytic ellipse) or as the released code rendered it with
+``matplotlib`` (a 1-inch figure at one dot per patch pixel, an outline ``linewidth`` points wide,
+optionally a JPEG round trip, then the red channel thresholded); GrabCut is ``seeded`` from the
+RECIST marks (ours) or run ``released`` (the image times the ellipse mask, started from the mask's
+box). docs/released_code.md cites the released lines.
+"""
 
 from __future__ import annotations
 
@@ -14,6 +22,13 @@ from lesionmtl.recist import Ellipse, draw_ellipse, recist_to_ellipse
 
 RECIST_COLUMNS = ("r_x11", "r_y11", "r_x12", "r_y12", "r_x21", "r_y21", "r_x22", "r_y22")
 
+ELLIPSE_DRAWINGS = ("exact", "matplotlib")
+GRABCUT_METHODS = ("seeded", "released")
+GRABCUT_INPUTS = ("patch", "div255")  # div255: the released DeepLesion input, np.uint8(patch / 255)
+EXACT_ELLIPSE = {"draw": "exact"}
+SEEDED_GRABCUT = {"method": "seeded"}
+JPEG_QUALITY = 95  # matplotlib's savefig default for JPEG (rcParams savefig.jpeg_quality / Pillow)
+
 # GrabCut results outside [MIN_AREA_RATIO, MAX_AREA_RATIO] x ellipse area are
 # taken as failures (it grabbed nothing, or leaked into the surroundings).
 MIN_AREA_RATIO = 0.1
@@ -23,6 +38,56 @@ MAX_AREA_RATIO = 3.0
 def ellipse_mask(points: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
     """Bool (H, W) mask of the ellipse whose axes are the RECIST diameters."""
     return draw_ellipse(recist_to_ellipse(points), shape)
+
+
+def matplotlib_ellipse(
+    e: Ellipse, shape: tuple[int, int], *, linewidth: float = 0.0, jpeg: bool = False, threshold: float = 0.5
+) -> np.ndarray:
+    """Bool (H, W) mask of ``e`` rendered as the released code did: a white matplotlib ``Ellipse``
+    (outline ``linewidth`` points wide) on black, on a 1-inch figure at ``max(H, W)`` dpi so that one
+    dot is one pixel (its 120 px DeepLesion patches: 120 dpi, a 3 pt outline is 5 px), optionally
+    through a JPEG at matplotlib's quality, then the red channel above ``threshold`` (DeepLesion
+    0.9, LiTS/HAM 0.5). Rendered with Agg in memory; the JPEG round trip is cv2's encoder."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+    from matplotlib.patches import Ellipse as EllipsePatch
+
+    h, w = (int(v) for v in shape)
+    dpi = max(h, w)
+    figure = Figure(figsize=(w / dpi, h / dpi), dpi=dpi, facecolor="black")
+    canvas = FigureCanvasAgg(figure)
+    axes = figure.add_axes((0, 0, 1, 1))
+    axes.set_axis_off()
+    axes.set_xlim(-0.5, w - 0.5)  # pixel centres at integer coordinates, as imshow places them
+    axes.set_ylim(h - 0.5, -0.5)
+    patch = EllipsePatch((e.cx, e.cy), width=e.major, height=e.minor, angle=e.angle)
+    patch.set(edgecolor="white", facecolor="white", linewidth=linewidth)
+    axes.add_patch(patch)
+    canvas.draw()
+    rgb = np.asarray(canvas.buffer_rgba())[:, :, :3]
+    if rgb.shape[:2] != (h, w):  # Agg rounds the figure size to whole pixels
+        rgb = cv2.resize(rgb, (w, h), interpolation=cv2.INTER_NEAREST)
+    red = rgb[:, :, 0]
+    if jpeg:
+        ok, encoded = cv2.imencode(
+            ".jpg", np.ascontiguousarray(rgb[:, :, ::-1]), [cv2.IMWRITE_JPEG_QUALITY, JPEG_QUALITY]
+        )
+        if not ok:
+            raise ValueError("could not JPEG-encode the rendered ellipse")
+        red = cv2.imdecode(encoded, cv2.IMREAD_COLOR)[:, :, 2]
+    return red > threshold * 255
+
+
+def pseudo_ellipse(e: Ellipse, shape: tuple[int, int], drawing: dict | None = None) -> np.ndarray:
+    """The ellipse pseudo-mask of ``e`` as ``drawing`` says (``{"draw": "exact"}`` or
+    ``{"draw": "matplotlib", "linewidth": .., "jpeg": .., "threshold": ..}``)."""
+    options = dict(drawing or EXACT_ELLIPSE)
+    kind = options.pop("draw")
+    if kind == "exact":
+        return draw_ellipse(e, shape)
+    if kind == "matplotlib":
+        return matplotlib_ellipse(e, shape, **options)
+    raise ValueError(f"unknown ellipse drawing {kind!r}; expected one of {', '.join(ELLIPSE_DRAWINGS)}")
 
 
 def _bounding_box(e: Ellipse, shape: tuple[int, int], margin: int) -> tuple[slice, slice]:
@@ -93,14 +158,70 @@ def grabcut_mask(
     return mask, False
 
 
+def released_grabcut(
+    image: np.ndarray,
+    ellipse: np.ndarray,
+    *,
+    iterations: int = 5,
+    box_shrink: int = 2,
+    min_pixels: int = 1,
+    input: str = "patch",
+) -> tuple[np.ndarray, bool]:
+    """GrabCut as the released code ran it; returns (mask, fell_back).
+
+    The image (``div255``: ``np.uint8(image / 255)``, the released DeepLesion input, black but for
+    the pixels at the top of the window) times the ``ellipse`` mask, started with
+    ``GC_INIT_WITH_RECT`` from the mask's box ``(x0 + s, y0 + s, w - s, h - s)`` with
+    ``s = box_shrink`` (DeepLesion, LiTS 2; HAM 0). The ellipse comes back when fewer than
+    ``min_pixels`` are foreground (LiTS 10, else 1) or cv2 refuses the input.
+    """
+    img = np.asarray(image)
+    if img.ndim == 2:
+        img = np.stack([img] * 3, axis=-1)
+    if input == "div255":
+        img = np.uint8(img.astype(float) / 255)
+    elif input != "patch":
+        raise ValueError(f"unknown GrabCut input {input!r}; expected one of {', '.join(GRABCUT_INPUTS)}")
+    mask = np.asarray(ellipse, dtype=np.uint8)
+    ys, xs = np.nonzero(mask)
+    if not len(xs):
+        return ellipse.astype(bool), True
+    x0, y0 = int(xs.min()), int(ys.min())
+    rect = (x0 + box_shrink, y0 + box_shrink, int(xs.max()) - x0 - box_shrink, int(ys.max()) - y0 - box_shrink)
+    labels = mask.copy()
+    cv2.setRNGSeed(0)
+    try:
+        cv2.grabCut(
+            np.ascontiguousarray(img * mask[:, :, None]),
+            labels,
+            rect,
+            np.zeros((1, 65), np.float64),
+            np.zeros((1, 65), np.float64),
+            iterations,
+            cv2.GC_INIT_WITH_RECT,
+        )
+    except cv2.error:  # an empty box, or a colour model without samples
+        return ellipse.astype(bool), True
+    out = (labels == cv2.GC_FGD) | (labels == cv2.GC_PR_FGD)
+    if out.sum() < min_pixels:
+        return ellipse.astype(bool), True
+    return out, False
+
+
 def make_pseudolabels(
     images: np.ndarray,
     lesions: pd.DataFrame,
     gt_masks: np.ndarray | None = None,
     rows: slice | np.ndarray | None = None,
     iterations: int = 5,
+    ellipse_drawing: dict | None = None,
+    grabcut: dict | None = None,
 ) -> tuple[np.ndarray, np.ndarray, pd.DataFrame]:
     """Ellipse and GrabCut pseudo-masks for the lesions in `rows` (positions; default all).
+
+    ``ellipse_drawing``: how the ellipse is drawn (:func:`pseudo_ellipse`; default exact); ``grabcut``:
+    ``{"method": "seeded"}`` (default, :func:`grabcut_mask`) or ``{"method": "released", ...}``
+    with the keywords of :func:`released_grabcut`, which starts from the drawn ellipse.
 
     images: (N, H, W, 3) uint8, row i of `lesions` belongs to images[i];
     lesions: RECIST_COLUMNS in patch coordinates and lesion_id. Returns
@@ -123,6 +244,10 @@ def make_pseudolabels(
     recist = lesions.loc[:, list(RECIST_COLUMNS)].to_numpy(dtype=float).reshape(-1, 4, 2)
     lesion_ids = lesions["lesion_id"].to_numpy()
 
+    grabcut_options = dict(grabcut or SEEDED_GRABCUT)
+    method = grabcut_options.pop("method")
+    if method not in GRABCUT_METHODS:
+        raise ValueError(f"unknown GrabCut method {method!r}; expected one of {', '.join(GRABCUT_METHODS)}")
     ellipses = np.zeros((len(positions), *shape), bool)
     grabcuts = np.zeros((len(positions), *shape), bool)
     facts = []
@@ -131,8 +256,13 @@ def make_pseudolabels(
             ellipse = recist_to_ellipse(recist[i])
         except ValueError as exc:
             raise ValueError(f"lesion {lesion_ids[i]!r}: {exc}") from exc
-        ellipses[out] = draw_ellipse(ellipse, shape)
-        grabcuts[out], fell_back = grabcut_mask(images[i], recist[i], iterations=iterations)
+        ellipses[out] = pseudo_ellipse(ellipse, shape, ellipse_drawing)
+        if method == "released":
+            grabcuts[out], fell_back = released_grabcut(
+                images[i], ellipses[out], iterations=iterations, **grabcut_options
+            )
+        else:
+            grabcuts[out], fell_back = grabcut_mask(images[i], recist[i], iterations=iterations)
         row = {
             "lesion_id": lesion_ids[i],
             "ellipse_area": int(ellipses[out].sum()),
@@ -162,14 +292,23 @@ def pseudolabel_shard(
     shard: int,
     n_shards: int,
     iterations: int = 5,
+    ellipse_drawing: dict | None = None,
+    grabcut: dict | None = None,
 ) -> None:
-    """Pseudo-labels of one contiguous shard of the patches (GrabCut is the slow part)."""
+    """Pseudo-labels of one contiguous shard of the patches (GrabCut is the slow part);
+    ``ellipse_drawing`` and ``grabcut`` as in :func:`make_pseudolabels`."""
     lesions = pd.read_parquet(lesions_path).sort_values("patch_index", ignore_index=True)
     images = np.load(images_path, mmap_mode="r")
     gt = np.load(gt_path, mmap_mode="r")
     rows = np.array_split(np.arange(len(lesions)), n_shards)[shard]
     ellipses, grabcuts, facts = make_pseudolabels(
-        images, lesions, gt if len(gt) else None, rows=rows, iterations=iterations
+        images,
+        lesions,
+        gt if len(gt) else None,
+        rows=rows,
+        iterations=iterations,
+        ellipse_drawing=ellipse_drawing,
+        grabcut=grabcut,
     )
     with atomic_path(out_masks) as tmp, open(tmp, "wb") as handle:
         np.savez(handle, ellipse=ellipses, grabcut=grabcuts)

@@ -18,7 +18,7 @@ import logging
 import platform
 import shutil
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -40,7 +40,7 @@ from lesionmtl.models import (
     forward_outputs,
     needs_clusters,
 )
-from lesionmtl.tensors import ImageBatcher, memory_format
+from lesionmtl.tensors import Canvas, ImageBatcher, memory_format
 
 log = logging.getLogger(__name__)
 
@@ -66,6 +66,8 @@ class TrainConfig:
     device: str = _TRAINING["device"]
     mixed_precision: bool = _TRAINING["mixed_precision"]  # bf16 autocast, CUDA only
     head_dropout: float = _TRAINING["head_dropout"]  # before the cluster head's linear layer (A1+L, U-Net+L)
+    # The network's input canvas (lesionmtl.tensors.Canvas): crop, or reflect (the released 384x480).
+    canvas: dict = field(default_factory=lambda: schema_defaults("training")["canvas"])
 
 
 @dataclass
@@ -191,7 +193,7 @@ class Trainer:
             head_dropout=config.head_dropout,
         ).to(self.device, memory_format=memory_format(self.device))
         self.optimizer = torch.optim.Adam(self.model.parameters(), lr=config.lr)
-        self.batcher = ImageBatcher(data.images, self.device)
+        self.batcher = ImageBatcher(data.images, self.device, Canvas.from_dict(config.canvas))
         self.masks = torch.from_numpy(np.ascontiguousarray(data.masks)).to(self.device)
         self.clusters = torch.from_numpy(data.clusters).to(self.device) if data.clusters is not None else None
         self.generator = torch.Generator().manual_seed(config.seed)
@@ -213,10 +215,14 @@ class Trainer:
         images = self.batcher.batch(rows)
         with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.autocast):
             mask_logits, class_logits = forward_outputs(self.model, images)
-        mask_logits = self.batcher.crop(mask_logits.float())[:, 0]
+        canvas_logits = mask_logits.float()[:, 0]
+        mask_logits = self.batcher.crop(canvas_logits)
         idx = torch.as_tensor(rows, device=self.device)
         target = self.masks[idx].float()
-        seg = F.binary_cross_entropy_with_logits(mask_logits, target)
+        if self.batcher.canvas.loss_on_canvas:  # the released protocol: the mask reflected as the image
+            seg = F.binary_cross_entropy_with_logits(canvas_logits, self.batcher.extend(target))
+        else:
+            seg = F.binary_cross_entropy_with_logits(mask_logits, target)
         cls = None
         if class_logits is not None:
             cls = F.cross_entropy(class_logits.float(), self.clusters[idx])
@@ -419,6 +425,7 @@ def train_run(
             "parameters": count_parameters(trainer.model),
         },
         patch_hw=data.images.shape[1:3],
+        canvas=Canvas.from_dict(config.canvas),
         training={**settings, **{k: summary[k] for k in ("epochs_run", "best_epoch", "best_val_seg_loss")}},
         n_train=len(data.train_idx),
         n_val=len(data.val_idx),

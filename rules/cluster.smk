@@ -13,6 +13,7 @@ rule cluster:
     params:
         k=lambda w: int(w.k),
         features=CONFIG.clustering.features,
+        fit_on=CONFIG.clustering.fit_on,
         code=script_code("cluster.py"),
     script:
         "../workflow_scripts/cluster.py"

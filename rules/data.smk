@@ -38,6 +38,7 @@ rule ingest:
         patch_size=lambda w: dataset_config(w).patch_size,
         split_fractions=lambda w: dataset_config(w).split_fractions,
         split_seed=lambda w: dataset_config(w).split_seed,
+        split_by=lambda w: dataset_config(w).split_by,
         reader=lambda w: dataset_config(w).reader,
         code=script_code("ingest.py"),
     script:

@@ -20,6 +20,8 @@ rule pseudolabel_shard:
         shard=lambda w: int(w.shard),
         n_shards=CONFIG.pseudolabels.shards,
         iterations=CONFIG.pseudolabels.grabcut_iterations,
+        ellipse=lambda w: dataset_config(w).pseudolabels["ellipse"],
+        grabcut=lambda w: dataset_config(w).pseudolabels["grabcut"],
         code=script_code("pseudolabel_shard.py"),
     script:
         "../workflow_scripts/pseudolabel_shard.py"

@@ -102,6 +102,7 @@ for builder, artefacts in builders().items():
             **{name: REPORT_PARAMS[name](artefact_datasets(artefacts[0])) for a in artefacts for name in a.params},
             datasets=artefact_datasets(artefacts[0]),
             data_label=CONFIG.data_label,
+            protocol_note=CONFIG.protocol_note,  # the switches off our defaults, in every caption
             code=script_code("report.py"),
         script:
             "../workflow_scripts/report.py"

@@ -58,6 +58,7 @@ rule evaluate:
         mem_mb=CONFIG.training.mem_mb,
         runtime=runtime_per_attempt(60),
     params:
+        metrics=CONFIG.evaluation.metrics,
         code=script_code("evaluate.py"),
     script:
         "../workflow_scripts/evaluate.py"

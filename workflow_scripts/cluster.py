@@ -8,6 +8,8 @@ from lesionmtl.clustering import cluster_lesions
 from lesionmtl.io import save_parquet
 
 params = snakemake.params
-assignments, centres = cluster_lesions(pd.read_parquet(snakemake.input.lesions), params.k, features=params.features)
+assignments, centres = cluster_lesions(
+    pd.read_parquet(snakemake.input.lesions), params.k, features=params.features, fit_on=params.fit_on
+)
 save_parquet(snakemake.output.clusters, assignments)
 save_parquet(snakemake.output.centres, centres)

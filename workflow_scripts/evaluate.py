@@ -14,7 +14,9 @@ torch.set_num_threads(snakemake.threads)
 inputs = snakemake.input
 clusters = pd.read_parquet(inputs.clusters) if "clusters" in inputs.keys() else None
 lesions, images, truth = pd.read_parquet(inputs.lesions), np.load(inputs.images), np.load(inputs.truth) != 0
-metrics, predictions = evaluate_run(inputs.model, lesions, images, truth, clusters)
+metrics, predictions = evaluate_run(
+    inputs.model, lesions, images, truth, clusters, metric_protocol=snakemake.params.metrics
+)
 save_parquet(snakemake.output.metrics, metrics)
 save_npy(snakemake.output.predictions, predictions)
 if "masks" in snakemake.output.keys():

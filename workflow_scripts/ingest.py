@@ -14,5 +14,6 @@ ingest(
     patch_size=snakemake.params.patch_size,
     seed=snakemake.params.split_seed,
     split_fractions=tuple(snakemake.params.split_fractions),
+    split_by=snakemake.params.split_by,
     **snakemake.params.reader,
 )

@@ -13,4 +13,6 @@ pseudolabel_shard(
     shard=snakemake.params.shard,
     n_shards=snakemake.params.n_shards,
     iterations=snakemake.params.iterations,
+    ellipse_drawing=snakemake.params.ellipse,
+    grabcut=snakemake.params.grabcut,
 )

@@ -23,6 +23,7 @@ __all__ = [
     "EMPTY",
     "POOR_FIT",
     "TOO_SMALL",
+    "FEW_HULL_VERTICES",
     "VANISHED",
     "DEGENERATE",
     "DUPLICATE",
@@ -90,6 +91,7 @@ EMPTY = "empty mask"  # the lesion's mask has no foreground pixel (a broken segm
 TOO_SMALL = "below min_area"  # tumour component smaller than the reader's min_area
 VANISHED = "empty after resizing"  # no mask pixel left at the patch size
 POOR_FIT = "ellipse IoU below min_ellipse_iou"  # the reader's optional filter (released LiTS code: 0.4)
+FEW_HULL_VERTICES = "hull below min_hull_vertices"  # optional: cv2.fitEllipse needs 5 (released LiTS/HAM code)
 DEGENERATE = "degenerate RECIST"  # an axis of zero length: no ellipse to draw
 DUPLICATE = "duplicate row"  # the same lesion listed twice
 
@@ -177,6 +179,7 @@ def sample_from_mask(
     offset_xy: tuple[int, int] = (0, 0),
     source_spacing_xy: tuple[float, float] = (float("nan"), float("nan")),
     min_ellipse_iou: float | None = None,
+    min_hull_vertices: int | None = None,
     **fields,
 ) -> Sample | Rejection:
     """Measure RECIST on a source crop's lesion mask, then resize crop and mask to the patch size.
@@ -185,8 +188,9 @@ def sample_from_mask(
     RECIST) is taken from the mask at source resolution, in source pixels, and then mapped into
     the patch, so that resizing never biases it.  ``offset_xy`` is the crop's top-left pixel in
     the source image; ``fields`` are the remaining :class:`Sample` fields.  A :class:`Rejection`
-    when the mask is empty, vanishes at the patch size, or (with ``min_ellipse_iou``) its
-    ellipse overlaps it less than that.
+    when the mask is empty, vanishes at the patch size, (with ``min_hull_vertices``, the released
+    LiTS/HAM code: 5) the convex hull of its pixels has fewer vertices than that, or (with
+    ``min_ellipse_iou``) its ellipse overlaps it less than that.
     """
 
     def reject(kind: str, reason: str) -> Rejection:
@@ -198,6 +202,13 @@ def sample_from_mask(
     gt = resize_mask(mask, size_hw)
     if not gt.any():
         return reject(VANISHED, f"mask empty after resizing {mask.shape[:2]} -> {tuple(size_hw)}")
+    if min_hull_vertices is not None:
+        points = np.column_stack(np.nonzero(mask.T)).astype(np.int32)  # (x, y), as the released code
+        vertices = len(cv2.convexHull(points))
+        if vertices < min_hull_vertices:
+            return reject(
+                FEW_HULL_VERTICES, f"convex hull of {vertices} vertices < min_hull_vertices {min_hull_vertices}"
+            )
     crop_recist = recist_from_mask(mask, recist_method)
     ellipse = recist_to_ellipse(crop_recist)
     if min_ellipse_iou is not None:

@@ -18,7 +18,7 @@ from ..patches import to_source
 from ..paths import dataset_file
 from ..recist import recist_to_ellipse
 from .base import SPLITS, DataError, Reader, Rejection, Sample, patch_hw
-from .splits import assign_splits
+from .splits import SPLIT_BY, assign_splits, released_image_split
 
 RECIST_COLUMNS = ("r_x11", "r_y11", "r_x12", "r_y12", "r_x21", "r_y21", "r_x22", "r_y22")
 # The same marks in source pixels (where they were drawn or measured), and their ellipse.
@@ -91,6 +91,7 @@ def ingest(
     patch_size: int | Sequence[int],
     seed: int,
     split_fractions: Sequence[float] = (0.7, 0.2, 0.1),
+    split_by: str = "group",
     **reader_options,
 ) -> pd.DataFrame:
     """Read ``raw_dir`` in the official ``fmt`` layout and write the lesion table and patches.
@@ -100,7 +101,8 @@ def ingest(
     ``rejected.parquet`` (one row per lesion dropped: kind, reason, group and the group's split)
     and ``ingest.json`` into ``out_dir``.  A lesion the reader changed on purpose (e.g. swapped
     RECIST axes) says how in its ``notes`` column.  Splits come from the dataset
-    where it has an official one, else are drawn by group with ``seed``.  Every file is written
+    where it has an official one, else are drawn by group with ``seed`` (``split_by="image_released"``:
+    by image, as the released HAM10000 code did, :func:`~.splits.released_image_split`).  Every file is written
     under a temporary name and renamed; ``lesions.parquet`` is removed first and written last,
     so it exists only when the whole step succeeded.  Returns the lesion table.
     """
@@ -120,6 +122,12 @@ def ingest(
         raise DataError(raw_dir, f"duplicate lesion ids {ids[ids.duplicated()].unique()[:5].tolist()}")
     # Groups are split whether or not a reader option dropped all their lesions, so that the
     # split of the dataset (e.g. LiTS volumes) does not depend on the filters.
+    if split_by == "image_released":
+        by_image = released_image_split([s.lesion_id for s in samples], split_fractions, seed)
+        for s in samples:
+            s.split = s.split or by_image[s.lesion_id]
+    elif split_by != "group":
+        raise ConfigError(f"unknown split_by {split_by!r}; expected one of {', '.join(SPLIT_BY)}")
     unsplit = [item.group_id for item in [*samples, *rejected] if item.split is None and item.group_id is not None]
     by_group = assign_splits(unsplit, split_fractions, np.random.default_rng(seed)) if unsplit else {}
     for s in samples:
@@ -130,7 +138,7 @@ def ingest(
 
     table = pd.DataFrame([_row(s, fmt, i) for i, s in enumerate(samples)])
     crossing = table.groupby("group_id")["split"].nunique()
-    if (crossing > 1).any():
+    if (crossing > 1).any() and split_by == "group":
         raise DataError(raw_dir, f"groups in several splits: {crossing[crossing > 1].index[:5].tolist()}")
     with_gt = [s.gt is not None for s in samples]
     partial = any(with_gt) and not all(with_gt)
@@ -167,6 +175,7 @@ def ingest(
             "n_with_ground_truth": sum(with_gt),
             "split_seed": seed,
             "split_fractions": list(split_fractions),
+            "split_by": split_by,
             "reader_options": reader_options_in_effect(fmt, reader_options),
             "seconds": round(time.perf_counter() - started, 2),
         },

@@ -1,7 +1,12 @@
-"""Seeded train/val/test assignment by group (patient, volume, lesion): a group never crosses splits."""
+"""Seeded train/val/test assignment by group (patient, volume, lesion): a group never crosses splits.
+
+:func:`released_image_split` is the released HAM10000 split instead (``split_by: image_released``):
+by image, so that images of one lesion can land in train and test.
+"""
 
 from __future__ import annotations
 
+import random
 from collections.abc import Sequence
 
 import numpy as np
@@ -31,3 +36,19 @@ def assign_splits(groups: Sequence[str], fractions: Sequence[float], rng: np.ran
     counts[0] = n - counts[1] - counts[2]
     labels = np.repeat(SPLITS, counts)
     return dict(zip(order, labels.tolist()))
+
+
+SPLIT_BY = ("group", "image_released")
+
+
+def released_image_split(items: Sequence[str], fractions: Sequence[float], seed: int) -> dict[str, str]:
+    """The released HAM10000 split (``HAM_A1class_train.py:98-119``): the items sorted,
+    ``random.seed(seed); random.shuffle`` of their positions, then the first ``int(f0 * n)`` train,
+    the next ``int(f1 * n)`` val, the rest test (released: seed 1, 0.7 / 0.2 / 0.1)."""
+    order = sorted(set(items))
+    positions = list(range(len(order)))
+    random.Random(seed).shuffle(positions)  # the same permutation as random.seed(seed); shuffle(ind)
+    n_train = int(len(order) * fractions[0])
+    n_val = n_train + int(len(order) * fractions[1])
+    labels = ["train"] * n_train + ["val"] * (n_val - n_train) + ["test"] * (len(order) - n_val)
+    return {order[p]: label for p, label in zip(positions, labels)}

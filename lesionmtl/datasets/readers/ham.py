@@ -49,9 +49,15 @@ def read_jpeg(path: Path, name: str) -> np.ndarray:
 
 
 def read_ham(
-    raw_dir: Path, *, patch_size: int | tuple[int, int], recist_method: str = "ellipse_fit"
+    raw_dir: Path,
+    *,
+    patch_size: int | tuple[int, int],
+    recist_method: str = "ellipse_fit",
+    min_hull_vertices: int | None = None,
 ) -> Iterator[Sample | Rejection]:
-    """Yield one :class:`Sample` per metadata row (group = ``lesion_id``)."""
+    """Yield one :class:`Sample` per metadata row (group = ``lesion_id``); with
+    ``min_hull_vertices`` (the released code: 5) a :class:`Rejection` for masks whose convex hull
+    has fewer vertices."""
     raw_dir = Path(raw_dir)
     hw = patch_hw(patch_size)
     meta = _metadata(raw_dir)
@@ -89,4 +95,5 @@ def read_ham(
             source=source,
             offset_xy=(0, 0),
             source_hw=rgb.shape[:2],
+            min_hull_vertices=min_hull_vertices,
         )

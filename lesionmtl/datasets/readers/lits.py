@@ -129,10 +129,13 @@ def read_lits(
     min_area: int = 10,
     recist_method: str = "ellipse_fit",
     min_ellipse_iou: float | None = None,
+    min_hull_vertices: int | None = None,
 ) -> Iterator[Sample | Rejection]:
     """Yield one :class:`Sample` per 2-D tumour component, or a :class:`Rejection` for
-    components under ``min_area`` source pixels and, with ``min_ellipse_iou`` (the released
-    code: 0.4), for those whose fitted ellipse overlaps them less than that."""
+    components under ``min_area`` source pixels and, with ``min_hull_vertices`` / ``min_ellipse_iou``
+    (the released code: 5 / 0.4), for those whose convex hull has fewer vertices or whose fitted
+    ellipse overlaps them less than that. (The released "area < 50" summed a 0/255 image and never
+    dropped a component: ``min_area: 1`` is its behaviour.)"""
     hw = patch_hw(patch_size)
     for name, image_path, label_path in find_pairs(Path(raw_dir)):
         (image, hu), (label, labels) = _load(image_path, labels=False), _load(label_path, labels=True)
@@ -161,6 +164,7 @@ def read_lits(
                 hw,
                 recist_method,
                 min_ellipse_iou=min_ellipse_iou,
+                min_hull_vertices=min_hull_vertices,
                 source_spacing_xy=zooms,
                 lesion_id=lesion_id,
                 group_id=name,
