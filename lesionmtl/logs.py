@@ -38,6 +38,8 @@ def log_to(path: str) -> None:
                 print(one_line(error), file=stream, flush=True)
 
     def stopped(signum: int, frame: FrameType | None) -> None:
+        # SLURM signals both the job and its step: say it once, and let the exit finish
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
         for stream in (sys.stderr, console):
             print(f"\n{STOPPED}", file=stream, flush=True)
         raise SystemExit(128 + signum)

@@ -155,12 +155,16 @@ def test_dry_run_of_the_paper_config_with_account_and_partitions_on_the_command_
 
 
 STOPPABLE = """
-import sys, time
+import os, signal, sys, time
 from lesionmtl.logs import log_to
 log_to(sys.argv[1])
 print("epoch 3:   0%|          | 0/2", end="", file=sys.stderr, flush=True)  # tqdm leaves no newline
 print("ready", flush=True)
-time.sleep(60)
+try:
+    time.sleep(60)
+finally:  # SLURM sends SIGTERM to the job and to its step: a second one while the first unwinds
+    os.kill(os.getpid(), signal.SIGTERM)
+    time.sleep(0.5)
 """
 
 
@@ -174,4 +178,5 @@ def test_a_job_stopped_by_sigterm_says_so_in_the_last_line_of_its_log(tmp_path):
     job.send_signal(signal.SIGTERM)
     _, stderr = job.communicate(timeout=30)
     assert job.returncode == 128 + signal.SIGTERM
-    assert log.read_text().splitlines()[-1] == STOPPED and stderr.splitlines()[-1] == STOPPED
+    lines = log.read_text().splitlines()
+    assert lines[-1] == STOPPED and lines.count(STOPPED) == 1 and stderr.splitlines()[-1] == STOPPED
