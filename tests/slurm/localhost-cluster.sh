@@ -69,8 +69,9 @@ install_packages() {
     ((${#missing[@]})) || return 0
     command -v apt-get >/dev/null || die "missing ${missing[*]} and no apt-get to install them"
     say "installing ${missing[*]}"
-    apt-get update -qq
-    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+    apt-get update -qq || die "apt-get update failed"
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null ||
+        die "could not install ${missing[*]} (apt-get install)"
 }
 
 write_configs() {
