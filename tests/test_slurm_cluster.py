@@ -10,8 +10,9 @@ cluster"):
     python -m pytest -m slurm_cluster tests/test_slurm_cluster.py
 
 Without such a cluster it is skipped, saying why; in CI (``CI=true``) it fails instead.
-About 10 minutes on 2 cores: SLURM accounting, the plugin's status polling and a job that has to
-run out of its one-minute time limit set the pace.
+5-7 minutes on 2 shared cores, nearly all of it the one workflow run: a training job that has
+to run out of its one-minute time limit (twice, on a slow machine) and the plugin's status polling
+set the pace.
 """
 
 from __future__ import annotations
@@ -42,7 +43,7 @@ pytestmark = pytest.mark.slurm_cluster
 CLUSTER_SCRIPT = "tests/slurm/localhost-cluster.sh"
 ACCOUNT = "lesionmtl"
 DOCS = REPO / "docs" / "slurm.md"
-# What the README's table (docs/slurm.md, "What the workflow asks for") promises per submitted rule:
+# What the table of docs/slurm.md ("What the workflow asks for") promises per submitted rule:
 # (partition from the user's profile, CPUs, memory in MB, time limit in minutes per attempt, GPU).
 TRAINING = {"threads": 1, "mem_mb": 1234, "runtime": 1}
 PROMISED = {
@@ -52,7 +53,7 @@ PROMISED = {
     "evaluate": ("gpu", TRAINING["threads"], TRAINING["mem_mb"], 60, True),
 }
 LOCAL = {"fetch", "cluster", "pseudolabels", "all"}  # + every report_* rule
-# Training takes ~200 epochs x ~0.5-1.3 s here: past its one-minute limit at any plausible speed, and done
+# Training: 200 epochs of ~0.5-1.3 s here, past its one-minute limit at any plausible speed, and done
 # within the 2- and 3-minute limits of its retries (`retries: 2`), resuming each time.
 EPOCHS = 200
 RUN = "results/ham/runs/a1-ellipse-k0-a50-s0"

@@ -25,7 +25,7 @@ FAKE_GPU=/dev/fakegpu0
 HOST=$(hostname -s)
 export SLURM_CONF=$STATE/etc/slurm.conf
 export MYSQL_UNIX_PORT=$STATE/mysql/mysqld.sock # slurmdbd's MariaDB client connects here
-MUNGE_SOCKET=/run/munge/munge.socket.2 # SLURM 22.05's clients ignore AuthInfo=socket=...
+MUNGE_SOCKET=/run/munge/munge.socket.2          # the default: sacctmgr 22.05 ignored AuthInfo=socket=...
 
 say() { echo "localhost-cluster: $*" >&2; }
 die() {
@@ -206,7 +206,7 @@ status() {
             down=1
         fi
     done
-    if ((!down)); then
+    if ((! down)); then
         [[ $(readlink /etc/slurm/slurm.conf 2>/dev/null) == "$SLURM_CONF" ]] || echo "export SLURM_CONF=$SLURM_CONF"
         sinfo
         sacctmgr -n show assoc user=root format=cluster,account,user
