@@ -1,21 +1,30 @@
 """Logging set-up for workflow scripts: everything a job says goes to its Snakemake log file,
-and a known error (:mod:`lesionmtl.errors`) ends the job with one plain line."""
+and a known error (:mod:`lesionmtl.errors`) or SIGTERM ends the job with one plain line."""
 
 from __future__ import annotations
 
 import logging
+import signal
 import sys
 import traceback
-from types import TracebackType
+from types import FrameType, TracebackType
 
 from lesionmtl.errors import LesionmtlError, one_line
+
+# The last line of a job that SIGTERM stopped: SLURM sends it at a job's time limit (and on scancel),
+# and otherwise the log would end mid-epoch, with no word of why.
+STOPPED = (
+    "lesionmtl: stopped by SIGTERM (under SLURM: the job's time limit, or scancel); "
+    "a rerun resumes a training run from its last complete epoch"
+)
 
 
 def log_to(path: str) -> None:
     """Send stderr (tracebacks, tqdm) and the logging module to ``path``, and end a job that
     fails with a known error with its one-line message as the last line of the log and on the
     console (Snakemake's own stderr); the exit status stays 1.  Other errors keep the usual
-    traceback, in the log."""
+    traceback, in the log.  A job stopped by SIGTERM ends with :data:`STOPPED` in both places and
+    exit status 143 (128 + SIGTERM)."""
     console = sys.stderr
     sys.stderr = open(path, "w", buffering=1)  # noqa: SIM115 - lives as long as the job
     logging.basicConfig(
@@ -28,4 +37,12 @@ def log_to(path: str) -> None:
             for stream in (sys.stderr, console):
                 print(one_line(error), file=stream, flush=True)
 
+    def stopped(signum: int, frame: FrameType | None) -> None:
+        # SLURM signals both the job and its step: say it once, and let the exit finish
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
+        for stream in (sys.stderr, console):
+            print(f"\n{STOPPED}", file=stream, flush=True)
+        raise SystemExit(128 + signum)
+
     sys.excepthook = excepthook
+    signal.signal(signal.SIGTERM, stopped)
