@@ -34,6 +34,19 @@ def load_schema() -> dict:
     return schema
 
 
+def canonical(value: Any) -> Any:
+    """``value`` with every mapping in it sorted by key, recursively (lists keep their order).
+
+    YAML mappings are unordered: as a rule's param, whose text Snakemake compares between runs,
+    the order of the keys in a config file must not rerun anything.
+    """
+    if isinstance(value, dict):
+        return {key: canonical(value[key]) for key in sorted(value)}
+    if isinstance(value, list | tuple):
+        return type(value)(canonical(item) for item in value)
+    return value
+
+
 def _set_defaults(validator, properties, instance, schema):
     for name, subschema in properties.items():
         if "default" in subschema and isinstance(instance, dict):
@@ -77,8 +90,8 @@ class DatasetConfig:
             split_fractions=ds["split_fractions"],
             split_seed=ds["split_seed"],
             score_against=ds["score_against"],
-            reader=ds["reader"],
-            synthetic=ds.get("synthetic"),
+            reader=canonical(ds["reader"]),
+            synthetic=canonical(ds.get("synthetic")),
             raw=ds,
         )
 
@@ -124,12 +137,8 @@ class TrainingConfig:
     runtime: int  # minutes per training job
 
     def for_arch(self, arch: str) -> dict[str, Any]:
-        """The settings of one architecture's runs: the shared ones, then its own (ACoseg: lr, batch).
-
-        Sorted by name: as a rule's param its text is compared between runs, and the order of the
-        keys in a config file must not retrain anything.
-        """
-        return dict(sorted({**self.settings, **self.per_model.get(arch, {})}.items()))
+        """The settings of one architecture's runs: the shared ones, then its own (ACoseg: lr, batch)."""
+        return canonical({**self.settings, **self.per_model.get(arch, {})})
 
 
 @dataclass(frozen=True)
@@ -211,7 +220,9 @@ def load_config(config: dict) -> WorkflowConfig:
         )
         for name, spec in exp["studies"].items()
     }
-    datasets = {name: DatasetConfig.from_dict(name, ds) for name, ds in config["datasets"].items()}
+    # by name, not in file order: every list and mapping over datasets (rows of the tables, the
+    # report rules' params) is then the same however the config file orders its keys
+    datasets = {name: DatasetConfig.from_dict(name, config["datasets"][name]) for name in sorted(config["datasets"])}
     _check_full_supervision(studies, datasets)
     return WorkflowConfig(
         datasets=datasets,

@@ -31,6 +31,15 @@ def write_config(workdir: Path, config: dict) -> None:
     (workdir / "config.yaml").write_text(yaml.safe_dump(config))
 
 
+def reversed_keys(value):
+    """``value`` with every mapping's keys in reverse order, recursively (the same configuration)."""
+    if isinstance(value, dict):
+        return {key: reversed_keys(value[key]) for key in reversed(list(value))}
+    if isinstance(value, list):
+        return [reversed_keys(item) for item in value]
+    return value
+
+
 def n_runs(config: dict) -> int:
     """How many training runs ``config`` asks for, over all datasets."""
     workflow = load_config(config)
