@@ -8,8 +8,7 @@ from lesionmtl.architectures import ARCHITECTURES, architecture, distinct_networ
 from lesionmtl.config import ConfigError, load_config, load_schema
 from lesionmtl.errors import LesionmtlError
 from lesionmtl.runspec import SUPERVISIONS, RunSpec
-
-from .conftest import REPO, tiny_config
+from tests.conftest import REPO, tiny_config
 
 
 def test_a_run_name_round_trips_through_its_directory():
@@ -72,7 +71,6 @@ def test_the_experiment_matrix_names_models_without_a_cluster_head_at_k0():
 @pytest.mark.parametrize(
     ("change", "where"),
     [
-        (lambda c: c["training"].update(epochs=0), "['training']['epochs']"),
         (lambda c: c["experiment"]["studies"]["main"].update(models=["a1", "vit"]), "['models'][1]"),
         (lambda c: c["training"].update(per_model={"vit": {"lr": 1}}), "['training']['per_model']"),
         (lambda c: c["experiment"]["studies"]["main"].update(supervision=["box"]), "['supervision'][0]"),

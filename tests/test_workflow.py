@@ -8,8 +8,7 @@ import pandas as pd
 import yaml
 
 from lesionmtl.config import load_config
-
-from .conftest import REPO, TINY, TINY_CONFIG, planned_jobs, reversed_keys, snakemake, tiny_config, write_config
+from tests.conftest import REPO, TINY, TINY_CONFIG, planned_jobs, reversed_keys, snakemake, tiny_config, write_config
 
 DATASETS = list(TINY["datasets"])
 TABLES = ["data", "table1", "table2", "table6", "table7", "table8", "parameters", "diameters"] + [
