@@ -107,12 +107,10 @@ def install(clock: PhaseClock) -> None:
 def main(script: str, out: str) -> None:
     clock = PhaseClock()
     install(clock)
-    job = runpy.run_path(script, run_name="__main__")
+    runpy.run_path(script, run_name="__main__")
     clock._switch()
-    snakemake = job["snakemake"]
-    facts = {"rule": snakemake.rule, "wildcards": dict(snakemake.wildcards.items()), **clock.seconds}
     with open(out, "w") as f:
-        json.dump(facts, f)
+        json.dump(clock.seconds, f)
 
 
 if __name__ == "__main__":

@@ -9,8 +9,8 @@ those (interpreter start and exit, the clock itself). What Snakemake adds around
 start-up, planning) is not in these figures.
 
 Full run: one dataset of the default ``config.yaml`` (synth_ham, its sizes and training settings),
-the main study's three models, seed 0, up to the default target. ``--quick``: a smaller synth_ham,
-A1+L only, 1 epoch, up to Table 1.
+A1+L (the multi-task model; one job of each rule is timed), seed 0, up to the default target.
+``--quick``: a smaller synth_ham, 1 epoch, up to Table 1.
 """
 
 from __future__ import annotations
@@ -33,22 +33,21 @@ PHASES = ("startup", "imports", "load", "work", "write")
 def config(quick: bool) -> dict:
     default = yaml.safe_load((REPO / "config.yaml").read_text())
     ham = default["datasets"]["synth_ham"]
-    models = ["a1", "acoseg", "a1l"]
     if quick:
         ham = {**ham, "synthetic": {**ham["synthetic"], "n_cases": 30}, "k": 3}
-        models = ["a1l"]
         default["training"].update(epochs=1, patience=1)
     default["datasets"] = {"synth_ham": ham}
-    default["experiment"].update(seeds=[0], studies={"main": {"models": models}})
+    default["experiment"].update(seeds=[0], studies={"main": {"models": ["a1l"]}})
     default["pseudolabels"]["shards"] = 1
     return default
 
 
-def job_rule(script: Path) -> str:
-    """The rule of a script Snakemake left behind: its preamble's pickled ``snakemake`` object."""
+def job_of(script: Path) -> tuple[str, dict[str, str]]:
+    """The rule and wildcards of a script Snakemake left behind (its preamble's pickled ``snakemake``)."""
     for node in ast.walk(ast.parse(script.read_text())):
         if isinstance(node, ast.Assign) and getattr(node.targets[0], "id", None) == "snakemake":
-            return pickle.loads(node.value.args[0].value).rule
+            job = pickle.loads(node.value.args[0].value)
+            return job.rule, dict(job.wildcards.items())
     raise ValueError(f"{script}: no Snakemake preamble")
 
 
@@ -82,16 +81,17 @@ def run(quick: bool, workdir: Path) -> dict:
     )
     if done.returncode != 0:
         raise RuntimeError(f"the jobs workflow failed:\n{(done.stdout + done.stderr)[-3000:]}")
-    first: dict[str, Path] = {}
+    first: dict[str, tuple[Path, dict]] = {}
     for script in sorted((work / ".snakemake" / "scripts").glob("*.py"), key=lambda p: p.stat().st_mtime):
-        first.setdefault(job_rule(script), script)
+        rule, wildcards = job_of(script)
+        first.setdefault(rule, (script, wildcards))
     figures = {}
-    for rule, script in first.items():
+    for rule, (script, _) in first.items():
         for phase, seconds in clock(script, work).items():
             figures[f"{rule}_{phase}_s"] = round(seconds, 3)
     return {
         "figures": figures,
-        "settings": {"rules": list(first), "config": config(quick)},
+        "settings": {"jobs": {rule: wildcards for rule, (_, wildcards) in first.items()}, "config": config(quick)},
         "notes": [
             "one job per rule, run again by itself in a fresh process; startup = wall - the phases "
             "(interpreter start and exit); a phase a job does not have reads 0"
