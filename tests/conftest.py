@@ -34,7 +34,7 @@ def write_config(workdir: Path, config: dict) -> None:
     (workdir / "config.yaml").write_text(yaml.safe_dump(config))
 
 
-def reversed_keys(value):
+def reversed_keys(value: object) -> object:
     """``value`` with every mapping's keys in reverse order, recursively (the same configuration)."""
     if isinstance(value, dict):
         return {key: reversed_keys(value[key]) for key in reversed(list(value))}
