@@ -22,7 +22,7 @@ if __package__ in (None, ""):  # run as a script: import `benchmarks` from the r
 
 os.environ.setdefault("TQDM_DISABLE", "1")  # before tqdm is imported: no progress bars in the table
 
-from benchmarks import gpu, grabcut, ingest, metrics, training, workflow  # noqa: E402
+from benchmarks import gpu, grabcut, ingest, jobs, metrics, training, workflow  # noqa: E402
 from benchmarks.machine import REPO, load_average, machine_facts  # noqa: E402
 
 BENCHMARKS = {
@@ -31,6 +31,7 @@ BENCHMARKS = {
     "pseudolabels": "GrabCut pseudo-labels",
     "ingest": "ingest, synthetic DeepLesion",
     "snakemake": "no-op Snakemake",
+    "jobs": "one workflow job per rule: start-up, imports, load, work, write",
     "gpu": "CUDA: mixed precision and peak memory",
 }
 
@@ -47,6 +48,8 @@ def _run_one(name: str, args: argparse.Namespace, workdir: Path) -> dict:
         return ingest.run(quick, workdir)
     if name == "snakemake":
         return workflow.run(quick, workdir)
+    if name == "jobs":
+        return jobs.run(quick, workdir)
     if name == "gpu":
         return gpu.run(quick)
     raise KeyError(name)

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 
 from lesionmtl import __version__
 from lesionmtl.errors import LesionmtlError, one_line
+from lesionmtl.logs import skip_collection_at_exit
 
 
 @dataclass(frozen=True)
@@ -64,6 +65,7 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     """Run one subcommand.  A known error (:mod:`lesionmtl.errors`) ends it with one line on
     stderr and exit status 1; any other error is a bug and shows its traceback."""
+    skip_collection_at_exit()
     parser = build_parser()
     args = parser.parse_args(argv)
     if args.command is None:

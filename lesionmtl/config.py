@@ -49,6 +49,19 @@ def schema_defaults(section: str) -> dict[str, Any]:
     return copy.deepcopy(dict(_section_defaults(section)))
 
 
+def canonical(value: Any) -> Any:
+    """``value`` with every mapping in it sorted by key, recursively (lists keep their order).
+
+    YAML mappings are unordered: as a rule's param, whose text Snakemake compares between runs,
+    the order of the keys in a config file must not rerun anything.
+    """
+    if isinstance(value, dict):
+        return {key: canonical(value[key]) for key in sorted(value)}
+    if isinstance(value, list | tuple):
+        return type(value)(canonical(item) for item in value)
+    return value
+
+
 def _set_defaults(validator, properties, instance, schema):
     for name, subschema in properties.items():
         if "default" in subschema and isinstance(instance, dict):
@@ -57,14 +70,6 @@ def _set_defaults(validator, properties, instance, schema):
 
 
 _DefaultingValidator = validators.extend(Draft202012Validator, {"properties": _set_defaults})
-
-
-def sorted_keys(value: Any) -> Any:
-    """``value`` with every dict's keys in sorted order, recursively: as a rule's param its text is
-    compared between runs, and the order of keys in a config file must not rerun anything."""
-    if isinstance(value, dict):
-        return {key: sorted_keys(value[key]) for key in sorted(value)}
-    return value
 
 
 def validated(instance: Any, schema: dict) -> Any:
@@ -109,10 +114,10 @@ class DatasetConfig:
             split_fractions=ds["split_fractions"],
             split_seed=ds["split_seed"],
             score_against=ds["score_against"],
-            reader=ds["reader"],
+            reader=canonical(ds["reader"]),
             split_by=ds["split_by"],
-            pseudolabels=sorted_keys(ds["pseudolabels"]),
-            synthetic=ds.get("synthetic"),
+            pseudolabels=canonical(ds["pseudolabels"]),
+            synthetic=canonical(ds.get("synthetic")),
             raw=ds,
         )
 
@@ -158,11 +163,9 @@ class TrainingConfig:
     runtime: int  # minutes per training job
 
     def for_arch(self, arch: str) -> dict[str, Any]:
-        """The settings of one architecture's runs: the shared ones, then its own (ACoseg: lr, batch).
-
-        Sorted by name, nested dicts too (:func:`sorted_keys`).
-        """
-        return sorted_keys({**self.settings, **self.per_model.get(arch, {})})
+        """The settings of one architecture's runs: the shared ones, then its own (ACoseg: lr, batch),
+        sorted by name, nested dicts too (:func:`canonical`)."""
+        return canonical({**self.settings, **self.per_model.get(arch, {})})
 
 
 @dataclass(frozen=True)
@@ -282,7 +285,9 @@ def load_config(config: dict) -> WorkflowConfig:
         )
         for name, spec in exp["studies"].items()
     }
-    datasets = {name: DatasetConfig.from_dict(name, ds) for name, ds in config["datasets"].items()}
+    # by name, not in file order: every list and mapping over datasets (rows of the tables, the
+    # report rules' params) is then the same however the config file orders its keys
+    datasets = {name: DatasetConfig.from_dict(name, config["datasets"][name]) for name in sorted(config["datasets"])}
     _check_full_supervision(studies, datasets)
     return WorkflowConfig(
         datasets=datasets,

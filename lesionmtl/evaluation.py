@@ -7,8 +7,6 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-from sklearn.neighbors import NearestNeighbors
-from sklearn.preprocessing import StandardScaler
 
 from lesionmtl.clustering import shape_features
 from lesionmtl.inference import Predictor
@@ -26,6 +24,10 @@ def partner_rows(lesions: pd.DataFrame) -> np.ndarray:
     clusters use, known at test time), never with itself: deterministic, and it gives the
     attention a partner of like shape, as co-segmentation intends. Indexed by patch row.
     """
+    # sklearn takes ~1 s to import: only the evaluation of a paired (ACoseg) run pays it
+    from sklearn.neighbors import NearestNeighbors
+    from sklearn.preprocessing import StandardScaler
+
     features = StandardScaler().fit_transform(shape_features(lesions))
     train = np.flatnonzero(lesions["split"].to_numpy() == "train")
     _, nearest = NearestNeighbors(n_neighbors=2).fit(features[train]).kneighbors(features)

@@ -3,6 +3,8 @@ and a known error (:mod:`lesionmtl.errors`) or SIGTERM ends the job with one pla
 
 from __future__ import annotations
 
+import atexit
+import gc
 import logging
 import signal
 import sys
@@ -24,7 +26,7 @@ def log_to(path: str) -> None:
     fails with a known error with its one-line message as the last line of the log and on the
     console (Snakemake's own stderr); the exit status stays 1.  Other errors keep the usual
     traceback, in the log.  A job stopped by SIGTERM ends with :data:`STOPPED` in both places and
-    exit status 143 (128 + SIGTERM)."""
+    exit status 143 (128 + SIGTERM).  The process exits without a final garbage collection."""
     console = sys.stderr
     sys.stderr = open(path, "w", buffering=1)  # noqa: SIM115 - lives as long as the job
     logging.basicConfig(
@@ -46,3 +48,12 @@ def log_to(path: str) -> None:
 
     sys.excepthook = excepthook
     signal.signal(signal.SIGTERM, stopped)
+    skip_collection_at_exit()
+
+
+def skip_collection_at_exit() -> None:
+    """Freeze every live object at exit (``gc.freeze``), so that the interpreter's final garbage
+    collection does not walk them: with torch loaded that walk took 1.5-4 s per process
+    (benchmarks/README.md, ``jobs``). Outputs are written and closed before (lesionmtl.io), and
+    the standard streams and logging still flush."""
+    atexit.register(gc.freeze)

@@ -1,5 +1,7 @@
-"""What the tests share: the repository, the tiny workflow configuration, one way to run
-Snakemake, and the tiny workflow run once per session (``finished_run``)."""
+"""What the tests share, imported one way (``from tests.conftest import ...``): the repository, the
+tiny workflow configuration and a user's own-data configuration, one way to run Snakemake and one
+to run the command line, small geometry helpers, and what is built once per session: the tiny
+workflow run to the end (``finished_run``) and the pristine datasets the bad-input tests damage."""
 
 from __future__ import annotations
 
@@ -13,6 +15,7 @@ import pytest
 import yaml
 
 from lesionmtl.config import load_config
+from tests.bad_input import pristine
 
 REPO = Path(__file__).resolve().parents[1]
 TINY_CONFIG = Path(__file__).resolve().with_name("tiny_config.yaml")
@@ -29,6 +32,36 @@ TINY = tiny_config()
 def write_config(workdir: Path, config: dict) -> None:
     """``config`` as the ``config.yaml`` of a working directory (the Snakefile's default config file)."""
     (workdir / "config.yaml").write_text(yaml.safe_dump(config))
+
+
+def reversed_keys(value: object) -> object:
+    """``value`` with every mapping's keys in reverse order, recursively (the same configuration)."""
+    if isinstance(value, dict):
+        return {key: reversed_keys(value[key]) for key in reversed(list(value))}
+    if isinstance(value, list):
+        return [reversed_keys(item) for item in value]
+    return value
+
+
+def own_data_config(raw_dir: Path, **dataset: object) -> dict:
+    """A user's own ``recist_table`` dataset in ``raw_dir`` (settings in ``dataset`` override),
+    A1 for the main study, 1 epoch: what the own-data tests change their copy of."""
+    return {
+        "datasets": {
+            "own": {
+                "format": "recist_table",
+                "raw_dir": str(raw_dir),
+                "patch_size": 32,
+                "k": 2,
+                "split_fractions": [0.5, 0.25, 0.25],
+                **dataset,
+            }
+        },
+        "experiment": {"seeds": [0], "alpha_seg": 50, "alpha_cls": 1, "studies": {"main": {"models": ["a1"]}}},
+        "training": {"encoder": "resnet18", "encoder_weights": None, "epochs": 1, "patience": 1, "batch_size": 4, "lr": 0.001},
+        "pseudolabels": {"grabcut_iterations": 1, "shards": 1},
+        "report": {"figure_lesions": 2},
+    }  # fmt: skip
 
 
 def n_runs(config: dict) -> int:
@@ -54,13 +87,33 @@ def snakemake(
     cores: int | None = 2,
     snakefile: Path = REPO / "Snakefile",
     timeout: int = 900,
+    start_new_session: bool = False,
 ) -> subprocess.CompletedProcess:
-    """``python -m snakemake`` on ``snakefile`` in ``workdir``; ``cores=None`` leaves them to a profile."""
+    """``python -m snakemake`` on ``snakefile`` in ``workdir``; ``cores=None`` leaves them to a profile.
+    ``start_new_session``: in a process group of its own, which a killed job may take down with it."""
     cmd = [sys.executable, "-m", "snakemake", "--snakefile", str(snakefile), "--directory", str(workdir)]
     cmd += ["--cores", str(cores)] if cores else []
     return subprocess.run(
-        [*cmd, *args], cwd=workdir, env=env or clean_env(), capture_output=True, text=True, timeout=timeout
+        [*cmd, *args],
+        cwd=workdir,
+        env=env or clean_env(),
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        start_new_session=start_new_session,
     )
+
+
+def cli(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess:
+    """The ``lesionmtl`` command line (``python -m lesionmtl.cli``) in ``cwd``."""
+    return subprocess.run(
+        [sys.executable, "-m", "lesionmtl.cli", *args], cwd=cwd, capture_output=True, text=True, timeout=300
+    )
+
+
+def angle_diff(a: float, b: float) -> float:
+    """Distance between two axis directions in degrees, modulo 180."""
+    return abs((a - b + 90.0) % 180.0 - 90.0)
 
 
 def planned_jobs(result: subprocess.CompletedProcess) -> dict[str, int]:
@@ -99,3 +152,10 @@ def finished_run(tmp_path_factory) -> Path:
     result = snakemake(workdir)
     assert result.returncode == 0, result.stderr[-5000:]
     return workdir
+
+
+@pytest.fixture(scope="session")
+def pristine_datasets(tmp_path_factory) -> dict[str, Path]:
+    """The bad-input catalogue's pristine datasets (tests/bad_input.py SYNTH), written once: tests
+    damage copies of them, never them."""
+    return pristine(tmp_path_factory.mktemp("pristine"))

@@ -14,23 +14,17 @@ from lesionmtl.datasets import DataError, ingest
 from lesionmtl.datasets.base import DUPLICATE
 from lesionmtl.fetching.archives import extract
 from lesionmtl.report.data_summary import data_summary
-from tests.bad_input import CASES, PATCH, SYNTH, THROUGH_SNAKEMAKE, Case, archive_in, damaged_copy, pristine
-
-REPO = Path(__file__).resolve().parents[1]
-
-
-@pytest.fixture(scope="module")
-def sources(tmp_path_factory) -> dict[str, Path]:
-    return pristine(tmp_path_factory.mktemp("pristine"))
+from tests.bad_input import CASES, PATCH, SYNTH, THROUGH_SNAKEMAKE, Case, archive_in, damaged_copy
+from tests.conftest import REPO
 
 
 @pytest.fixture(scope="module")
-def reference(sources, tmp_path_factory) -> dict[str, tuple[pd.DataFrame, pd.DataFrame]]:
+def reference(pristine_datasets, tmp_path_factory) -> dict[str, tuple[pd.DataFrame, pd.DataFrame]]:
     """The pristine datasets' lesion and rejection tables."""
     out = {}
     for name, (fmt, _) in SYNTH.items():
         where = tmp_path_factory.mktemp(f"reference-{name}")
-        table = ingest(fmt, sources[name], where, patch_size=PATCH, seed=0)
+        table = ingest(fmt, pristine_datasets[name], where, patch_size=PATCH, seed=0)
         out[name] = table, pd.read_parquet(where / "rejected.parquet")
     return out
 
@@ -43,8 +37,8 @@ def run(case: Case, raw: Path, out: Path) -> pd.DataFrame:
 
 
 @pytest.mark.parametrize("case", CASES, ids=[c.id for c in CASES])
-def test_bad_input(case, sources, reference, tmp_path):
-    raw, out = damaged_copy(case, sources, tmp_path), tmp_path / "out"
+def test_bad_input(case, pristine_datasets, reference, tmp_path):
+    raw, out = damaged_copy(case, pristine_datasets, tmp_path), tmp_path / "out"
     if case.stop:
         with pytest.raises(DataError) as info:
             run(case, raw, out)
@@ -84,9 +78,9 @@ def test_catalogue_is_documented():
     assert len(CASES) >= 30 and {c.dataset for c in CASES} == {*SYNTH, "archive"}
 
 
-def test_data_table_counts_rejected_and_noted_lesions(sources, reference, tmp_path):
+def test_data_table_counts_rejected_and_noted_lesions(pristine_datasets, reference, tmp_path):
     """The report's data table counts a rejection per kind and the lesions changed on purpose."""
-    raw = damaged_copy(next(c for c in CASES if c.id == "dl-duplicate-row"), sources, tmp_path)
+    raw = damaged_copy(next(c for c in CASES if c.id == "dl-duplicate-row"), pristine_datasets, tmp_path)
     next(c for c in CASES if c.id == "dl-short-axis-longer").damage(raw)
     ingest("deeplesion", raw, tmp_path / "out", patch_size=PATCH, seed=0)
     outputs = {ext: tmp_path / f"data.{ext}" for ext in ("md", "tex", "csv")}

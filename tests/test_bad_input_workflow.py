@@ -13,15 +13,14 @@ from lesionmtl import cli
 from lesionmtl.datasets import DataError
 from lesionmtl.errors import ConfigError
 from lesionmtl.fetching import releases
-from tests.bad_input import CASES, PATCH, SYNTH, THROUGH_SNAKEMAKE, damaged_copy, pristine
+from tests.bad_input import CASES, PATCH, SYNTH, THROUGH_SNAKEMAKE, damaged_copy
 from tests.conftest import REPO, snakemake, tiny_config, write_config
 
 
-def test_one_line_per_failed_ingest_reaches_the_console(tmp_path):
-    sources = pristine(tmp_path / "pristine")
+def test_one_line_per_failed_ingest_reaches_the_console(tmp_path, pristine_datasets):
     datasets = {}
     for case in (c for c in CASES if c.id in THROUGH_SNAKEMAKE):
-        raw = damaged_copy(case, sources, tmp_path / case.id)
+        raw = damaged_copy(case, pristine_datasets, tmp_path / case.id)
         datasets[case.dataset] = {"format": SYNTH[case.dataset][0], "raw_dir": str(raw), "patch_size": PATCH, "k": 2}
     work = tmp_path / "work"
     work.mkdir()

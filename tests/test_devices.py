@@ -9,8 +9,7 @@ import torch
 
 from lesionmtl.devices import claim_free, select_device
 from lesionmtl.scheduling import NVIDIA_PROC, visible_gpus
-
-REPO = Path(__file__).resolve().parents[1]
+from tests.conftest import REPO, clean_env, snakemake
 
 HOLDER = textwrap.dedent(
     """
@@ -129,16 +128,10 @@ def test_visible_gpus_asks_nvidia_smi_without_the_driver_list(tmp_path, monkeypa
 def provided_resources(tmp_path: Path, n_gpus: int, *args: str) -> str:
     """The resource limits a plain local `snakemake` starts with (`--touch` of a missing output:
     nothing runs, but the limits are printed) on a machine whose nvidia-smi lists `n_gpus`."""
-    env = {k: v for k, v in os.environ.items() if k != "CUDA_VISIBLE_DEVICES"}
+    env = {k: v for k, v in clean_env().items() if k != "CUDA_VISIBLE_DEVICES"}
     env["PATH"] = f"{fake_nvidia_smi(tmp_path, n_gpus)}{os.pathsep}{env['PATH']}"
-    result = subprocess.run(
-        [sys.executable, "-m", "snakemake", "--snakefile", str(REPO / "Snakefile"), "--directory", str(tmp_path)]
-        + ["--configfile", str(REPO / "config.yaml"), "--cores", "2", "--touch", "results/raw/synth_ham", *args],
-        capture_output=True,
-        text=True,
-        env=env,
-        timeout=300,
-    )
+    configfile = ["--configfile", str(REPO / "config.yaml")]
+    result = snakemake(tmp_path, *configfile, "--touch", "results/raw/synth_ham", *args, env=env, timeout=300)
     assert result.returncode == 0, result.stderr[-3000:]
     return next(line for line in result.stderr.splitlines() if line.startswith("Provided resources:"))
 

@@ -15,8 +15,8 @@ from pydicom.data import get_testdata_file
 
 from lesionmtl.datasets.readers.recist_table import POINT_COLUMNS
 from lesionmtl.datasets.synthetic import write_synthetic
-from tests.conftest import snakemake, write_config
-from tests.test_owndata import RUN, cli, config
+from tests.conftest import cli, own_data_config, snakemake, write_config
+from tests.test_owndata import RUN
 
 LESION_CATEGORY, LESION_TYPE = "49755003", "52988006"  # SNOMED CT: morphologically abnormal structure, lesion
 
@@ -33,8 +33,10 @@ def trained(tmp_path_factory):
         kinds=["dicom_series", "dicom"],
         mask_fraction=0.8,
     )
-    settings = config(work / "raw")  # test_owndata's tiny config, trained until the model predicts lesions
-    settings["training"].update(epochs=20, patience=20)
+    settings = own_data_config(work / "raw")  # trained until the tiny model predicts lesions
+    settings["experiment"]["studies"]["main"]["models"] = ["a1l"]
+    settings["training"].update(epochs=20, patience=20, batch_size=8)
+    settings["evaluation"] = {"export_masks": True}
     write_config(work, settings)
     result = snakemake(work, "results/tables/data.md", "results/tables/diameters.md", f"{RUN}/metrics.parquet")
     assert result.returncode == 0, result.stderr[-5000:]

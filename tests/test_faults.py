@@ -10,11 +10,10 @@ from __future__ import annotations
 
 import signal
 import subprocess
-import sys
 from pathlib import Path
 
 from lesionmtl.io import KILL_AFTER
-from tests.conftest import REPO, TINY, clean_env, write_config
+from tests.conftest import TINY, clean_env, snakemake, write_config
 
 CONFIG = {
     **TINY,
@@ -44,21 +43,15 @@ KILLS = [
 TIMED = ("ingest.json", "run.json", "history.parquet", "benchmarks/", "logs/")
 
 
-def snakemake(workdir: Path, kill_after: str | None = None) -> subprocess.CompletedProcess:
-    """conftest's runner, but in a session of its own: the kill takes Snakemake down with the
-    job, never pytest.  A killed Snakemake leaves its lock behind (a user runs --unlock):
-    --nolock saves that step here."""
+def run(workdir: Path, kill_after: str | None = None) -> subprocess.CompletedProcess:
+    """The target, in a session of its own: the kill takes Snakemake down with the job, never
+    pytest.  A killed Snakemake leaves its lock behind (a user runs --unlock): --nolock saves that
+    step here."""
     env = {k: v for k, v in clean_env().items() if k != KILL_AFTER}
     if kill_after:
         env[KILL_AFTER] = kill_after
-    cmd = [sys.executable, "-m", "snakemake", "--snakefile", str(REPO / "Snakefile"), "--directory", str(workdir)]
-    return subprocess.run(
-        [*cmd, "--cores", "1", "--rerun-incomplete", "--nolock", TARGET],
-        capture_output=True,
-        text=True,
-        timeout=600,
-        env=env,
-        start_new_session=True,
+    return snakemake(
+        workdir, "--rerun-incomplete", "--nolock", TARGET, env=env, cores=1, timeout=600, start_new_session=True
     )
 
 
@@ -78,15 +71,15 @@ def test_killed_jobs_rerun_to_the_same_tables(tmp_path):
     for folder in (reference, work):
         folder.mkdir()
         write_config(folder, CONFIG)
-    done = snakemake(reference)
+    done = run(reference)
     assert done.returncode == 0, done.stderr[-3000:]
 
-    runs = [snakemake(work, kill_after=KILLS[0][1])]
+    runs = [run(work, kill_after=KILLS[0][1])]
     for i, (rule, _, missing) in enumerate(KILLS):
         assert runs[-1].returncode == -signal.SIGKILL, (rule, runs[-1].stderr[-3000:])
         assert not list(work.glob(missing)), missing
         # The next run starts by doing the killed job again: what it left is not taken as done.
-        runs.append(snakemake(work, kill_after=KILLS[i + 1][1] if i + 1 < len(KILLS) else None))
+        runs.append(run(work, kill_after=KILLS[i + 1][1] if i + 1 < len(KILLS) else None))
         assert f"rule {rule}:" in runs[-1].stdout + runs[-1].stderr, rule
     assert runs[-1].returncode == 0, runs[-1].stderr[-3000:]
     assert not [p for p in (work / "results").rglob("*") if ".tmp-" in p.name]

@@ -12,9 +12,15 @@ import pytest
 import yaml
 
 from lesionmtl.datasets import ingest
-
-from .conftest import REPO, TINY, planned_jobs, snakemake
-from .release_fixtures import dataverse_release, deeplesion_release, fixture_sources, msd_release, serving, synthetic
+from tests.conftest import REPO, TINY, planned_jobs, snakemake
+from tests.release_fixtures import (
+    dataverse_release,
+    deeplesion_release,
+    fixture_sources,
+    msd_release,
+    serving,
+    synthetic,
+)
 
 PATCH = 32
 FORMATS = {"deeplesion": "data/DeepLesion", "lits": "data/LiTS", "ham": "data/HAM10000"}

@@ -20,8 +20,7 @@ from lesionmtl.fetching.deeplesion import SliceKeeper, needed_slices
 from lesionmtl.fetching.download import Checksum, ChecksumMismatch, DownloadError, download
 from lesionmtl.fetching.fetch import _static_checksum, fetch
 from lesionmtl.fetching.releases import check_source, files_to_fetch, files_to_put_by_hand, release
-
-from .release_fixtures import (
+from tests.release_fixtures import (
     DOI,
     dataverse_release,
     deeplesion_release,

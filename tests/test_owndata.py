@@ -2,10 +2,6 @@
 
 from __future__ import annotations
 
-import subprocess
-import sys
-from pathlib import Path
-
 import cv2
 import nibabel as nib
 import numpy as np
@@ -13,44 +9,10 @@ import pandas as pd
 import pytest
 
 from lesionmtl.datasets.readers.recist_table import POINT_COLUMNS
-from tests.conftest import snakemake, write_config
+from tests.conftest import cli, own_data_config, snakemake, write_config
 
 RUN = "results/own/runs/a1l-ellipse-k2-a50-s0"
 PATCH = 32
-
-
-def cli(*args: str, cwd: Path) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [sys.executable, "-m", "lesionmtl.cli", *args], cwd=cwd, capture_output=True, text=True, timeout=300
-    )
-
-
-def config(raw_dir: Path) -> dict:
-    return {
-        "datasets": {
-            "own": {
-                "format": "recist_table",
-                "raw_dir": str(raw_dir),
-                "patch_size": PATCH,
-                "k": 2,
-                "split_fractions": [0.5, 0.25, 0.25],
-            }
-        },
-        "experiment": {"seeds": [0], "alpha_seg": 50, "alpha_cls": 1, "studies": {"main": {"models": ["a1l"]}}},
-        # A few epochs: enough for the tiny model to predict lesions (one epoch predicts nothing).
-        "training": {
-            "encoder": "resnet18",
-            "encoder_weights": None,
-            "epochs": 5,
-            "patience": 5,
-            "batch_size": 8,
-            "lr": 0.001,
-            "threads": 1,
-        },
-        "pseudolabels": {"grabcut_iterations": 1, "shards": 1},
-        "report": {"figure_lesions": 2},
-        "evaluation": {"export_masks": True},
-    }
 
 
 @pytest.fixture(scope="module")
@@ -59,7 +21,12 @@ def trained(tmp_path_factory):
     work = tmp_path_factory.mktemp("owndata")
     made = cli("example-data", "raw", "--n-images", "16", "--image-size", "80", "--seed", "3", cwd=work)
     assert made.returncode == 0, made.stderr
-    write_config(work, config(work / "raw"))
+    config = own_data_config(work / "raw")
+    config["experiment"]["studies"]["main"]["models"] = ["a1l"]
+    # A few epochs: enough for the tiny model to predict lesions (one epoch predicts nothing).
+    config["training"].update(epochs=5, patience=5, batch_size=8)
+    config["evaluation"] = {"export_masks": True}
+    write_config(work, config)
     # The artefacts this feature adds (the whole report is tests/test_workflow.py's job).
     result = snakemake(
         work, "results/tables/data.md", "results/tables/diameters.md", "results/figures/bland_altman.png"
@@ -158,12 +125,6 @@ def test_segment_one_nifti_image_and_bad_rows(trained):
     assert failed.returncode != 0
     assert "bad.csv" in failed.stderr and "row 4: file not found" in failed.stderr and "row 6:" in failed.stderr
     assert not (trained / "badout").exists()  # checked before anything is written
-
-
-def test_help(tmp_path):
-    for args in (["--help"], ["segment", "--help"], ["info", "--help"], ["example-data", "--help"]):
-        result = cli(*args, cwd=tmp_path)
-        assert result.returncode == 0 and "usage: lesionmtl" in result.stdout
 
 
 def test_info(trained):

@@ -7,8 +7,7 @@ from pathlib import Path
 import pytest
 
 from lesionmtl import provenance
-
-from .conftest import REPO, clean_env, planned_jobs, planned_reasons, snakemake
+from tests.conftest import REPO, clean_env, planned_jobs, planned_reasons, snakemake
 
 SCRIPTS = REPO / "workflow_scripts"
 

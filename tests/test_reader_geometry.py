@@ -20,6 +20,7 @@ from lesionmtl.datasets.synthetic import write_synthetic
 from lesionmtl.patches import to_source
 from lesionmtl.pseudolabels import ellipse_mask, make_pseudolabels
 from lesionmtl.recist import Ellipse, draw_ellipse, recist_to_ellipse
+from tests.conftest import angle_diff
 
 HAM_HW = (450, 600)  # the published image size
 HAM_PATCH = (128, 160)  # configs/paper.yaml: a different scale in x and in y
@@ -32,10 +33,6 @@ DRAWN = [
     (400.0, 260.0, 15.0, 300.1, 225.3),
     (220.0, 140.0, 80.0, 560.4, 210.7),
 ]
-
-
-def angle_diff(a: float, b: float) -> float:
-    return abs((a - b + 90.0) % 180.0 - 90.0)
 
 
 def write_ham(raw: Path, ellipses: list[Ellipse]) -> None:

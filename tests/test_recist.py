@@ -19,14 +19,10 @@ from lesionmtl.recist import (
     recist_from_mask,
     recist_to_ellipse,
 )
+from tests.conftest import angle_diff
 
 CANVAS = (128, 128)
 SETTINGS = settings(max_examples=60, deadline=None)
-
-
-def angle_diff(a: float, b: float) -> float:
-    """Distance between two axis directions in degrees, modulo 180."""
-    return abs((a - b + 90.0) % 180.0 - 90.0)
 
 
 @st.composite

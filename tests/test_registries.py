@@ -12,8 +12,7 @@ from lesionmtl.fetching.releases import release
 from lesionmtl.formats import FORMATS, dataset_format
 from lesionmtl.report import build
 from lesionmtl.report.artefacts import ARTEFACTS, builders, markdown_table, output_key
-
-from .conftest import REPO
+from tests.conftest import REPO
 
 CAPTIONS = REPO / "rules" / "captions"
 

@@ -13,8 +13,7 @@ import yaml
 from lesionmtl import paths
 from lesionmtl.config import load_config
 from lesionmtl.datasets.splits import released_image_split
-
-from .conftest import REPO, TINY, n_runs, planned_jobs, snakemake, tiny_config, write_config
+from tests.conftest import REPO, TINY, n_runs, planned_jobs, snakemake, tiny_config, write_config
 
 RELEASED = REPO / "configs" / "released_code.yaml"
 # Per-dataset switches carried from the released config onto the synthetic stand-ins.

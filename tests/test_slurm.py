@@ -13,8 +13,7 @@ from pathlib import Path
 import yaml
 
 from lesionmtl.logs import STOPPED
-
-from .conftest import REPO, TINY, snakemake
+from tests.conftest import REPO, TINY, snakemake
 
 PROFILE = REPO / "profiles" / "slurm"
 PAPER_CONFIG = REPO / "configs" / "paper.yaml"

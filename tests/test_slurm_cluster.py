@@ -34,8 +34,7 @@ import pytest
 import yaml
 
 from lesionmtl.logs import STOPPED
-
-from .conftest import REPO, clean_env, snakemake, tiny_config, write_config
+from tests.conftest import REPO, clean_env, snakemake, tiny_config, write_config
 
 pytestmark = pytest.mark.slurm_cluster
 

@@ -3,8 +3,6 @@ out of the scored tables and figures; its models still segment."""
 
 from __future__ import annotations
 
-import subprocess
-import sys
 from pathlib import Path
 
 import pandas as pd
@@ -12,29 +10,17 @@ import pytest
 
 from lesionmtl.datasets.synthetic import write_synthetic
 from lesionmtl.report.artefacts import ARTEFACTS
-from tests.conftest import planned_jobs, snakemake, write_config
+from tests.conftest import cli, own_data_config, planned_jobs, snakemake, write_config
 
 RUN = "a1-ellipse-k0-a50-s0"
 SCORED_BUILDERS = {a.builder for a in ARTEFACTS.values() if a.scored}
 
 
 def config(raw_dir: Path, studies: dict | None = None) -> dict:
-    return {
-        "datasets": {
-            "own": {
-                "format": "recist_table",
-                "raw_dir": str(raw_dir),
-                "patch_size": 32,
-                "k": 2,
-                "split_fractions": [0.5, 0.25, 0.25],
-                "score_against": "none",
-            }
-        },
-        "experiment": {"seeds": [0], "alpha_seg": 50, "alpha_cls": 1, "studies": studies or {"main": {"models": ["a1"]}}},
-        "training": {"encoder": "resnet18", "encoder_weights": None, "epochs": 1, "patience": 1, "batch_size": 4, "lr": 0.001},
-        "pseudolabels": {"grabcut_iterations": 1, "shards": 1},
-        "report": {"figure_lesions": 2},
-    }  # fmt: skip
+    config = own_data_config(raw_dir, score_against="none")
+    if studies:
+        config["experiment"]["studies"] = studies
+    return config
 
 
 @pytest.fixture(scope="module")
@@ -67,11 +53,7 @@ def test_only_unscored_data_trains_and_builds_the_report_without_scores(raw):
     assert "| own |" in data and "not scored" in data
     assert not (work / "results/tables/table1.md").exists()
 
-    segmented = subprocess.run(
-        [sys.executable, "-m", "lesionmtl.cli", "segment", "--checkpoint", str(run / "model.pt"),
-         "--table", str(raw / "lesions.csv"), "--out", "seg"],
-        cwd=work, capture_output=True, text=True, timeout=300,
-    )  # fmt: skip
+    segmented = cli("segment", "--checkpoint", str(run / "model.pt"), "--table", str(raw / "lesions.csv"), "--out", "seg", cwd=work)  # fmt: skip
     assert segmented.returncode == 0, segmented.stderr
     assert len(pd.read_csv(work / "seg/measurements.csv")) == len(pd.read_csv(raw / "lesions.csv"))
 

@@ -5,11 +5,11 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import yaml
 
 from lesionmtl.config import load_config
 from lesionmtl.report.artefacts import ARTEFACTS
-
-from .conftest import REPO, TINY, planned_jobs, snakemake, tiny_config, write_config
+from tests.conftest import REPO, TINY, TINY_CONFIG, planned_jobs, reversed_keys, snakemake, tiny_config, write_config
 
 DATASETS = list(TINY["datasets"])
 # The tiny configuration has every study and scores every dataset: every registered artefact is made.
@@ -95,6 +95,48 @@ def test_second_run_has_nothing_to_do(finished_run):
     result = snakemake(finished_run, "-n")
     assert result.returncode == 0
     assert "Nothing to be done" in result.stdout + result.stderr
+
+
+def test_the_order_of_the_config_keys_reruns_nothing(finished_run):
+    """YAML mappings are unordered: the config file as written (finished_run's is key-sorted by
+    yaml.safe_dump) and with every mapping reversed plan nothing."""
+    written = TINY_CONFIG.read_text()
+    try:
+        for text in (written, yaml.safe_dump(reversed_keys(TINY), sort_keys=False)):
+            (finished_run / "config.yaml").write_text(text)
+            result = snakemake(finished_run, "-n")
+            assert "Nothing to be done" in result.stdout + result.stderr, (result.stdout + result.stderr)[-3000:]
+    finally:
+        write_config(finished_run, TINY)
+
+
+def test_the_order_of_the_default_config_keys_reruns_nothing(tmp_path):
+    """The same on the default config.yaml, as a finished run made by touching every output (training
+    it takes minutes): key-sorted plans nothing; reversed, with one dataset's generator seed changed,
+    plans that dataset's jobs and nothing of the others (so the touched run's params are compared)."""
+    default = yaml.safe_load((REPO / "config.yaml").read_text())
+    (tmp_path / "config.yaml").write_text((REPO / "config.yaml").read_text())
+    summary = snakemake(tmp_path, "-n", "--detailed-summary")
+    assert summary.returncode == 0, summary.stderr[-3000:]
+    for line in summary.stdout.splitlines()[1:]:
+        path, _, rule = line.split("\t")[:3]
+        if rule == "synthesize":
+            (tmp_path / path).mkdir(parents=True)
+        else:
+            (tmp_path / path).parent.mkdir(parents=True, exist_ok=True)
+            (tmp_path / path).touch()
+    touched = snakemake(tmp_path, "--touch", "--forceall")
+    assert touched.returncode == 0, touched.stderr[-3000:]
+
+    write_config(tmp_path, default)  # yaml.safe_dump sorts the keys
+    result = snakemake(tmp_path, "-n")
+    assert "Nothing to be done" in result.stdout + result.stderr, (result.stdout + result.stderr)[-3000:]
+    changed = reversed_keys(default)
+    changed["datasets"]["synth_lits"]["synthetic"]["seed"] += 1
+    (tmp_path / "config.yaml").write_text(yaml.safe_dump(changed, sort_keys=False))
+    jobs = planned_jobs(snakemake(tmp_path, "-n"))
+    assert jobs["synthesize"] == jobs["ingest"] == 1
+    assert jobs["train"] == len(load_config(changed).experiment_runs("synth_lits"))
 
 
 # Where the report lists each artefact: under the study it comes from (the artefact registry).

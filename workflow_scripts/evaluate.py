@@ -7,7 +7,6 @@ import pandas as pd
 import torch
 
 from lesionmtl.evaluation import evaluate_run
-from lesionmtl.exports import export_masks
 from lesionmtl.io import save_npy, save_parquet
 
 torch.set_num_threads(snakemake.threads)
@@ -20,4 +19,6 @@ metrics, predictions = evaluate_run(
 save_parquet(snakemake.output.metrics, metrics)
 save_npy(snakemake.output.predictions, predictions)
 if "masks" in snakemake.output.keys():
+    from lesionmtl.exports import export_masks  # OpenCV: only where masks are exported
+
     export_masks(predictions, images, truth, lesions, snakemake.output.masks)
