@@ -285,9 +285,12 @@ def load_config(config: dict) -> WorkflowConfig:
         )
         for name, spec in exp["studies"].items()
     }
-    # by name, not in file order: every list and mapping over datasets (rows of the tables, the
-    # report rules' params) is then the same however the config file orders its keys
-    datasets = {name: DatasetConfig.from_dict(name, config["datasets"][name]) for name in sorted(config["datasets"])}
+    # Not in file order: every list and mapping over datasets (rows of the tables, the report rules'
+    # params) is then the same however the config file orders its keys. By format in the registry's
+    # order (the paper's: DeepLesion, LiTS, HAM10000, then users' tables), then by name.
+    formats = list(FORMATS)
+    order = sorted(config["datasets"], key=lambda name: (formats.index(config["datasets"][name]["format"]), name))
+    datasets = {name: DatasetConfig.from_dict(name, config["datasets"][name]) for name in order}
     _check_full_supervision(studies, datasets)
     return WorkflowConfig(
         datasets=datasets,
