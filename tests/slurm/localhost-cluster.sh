@@ -70,8 +70,18 @@ install_packages() {
     command -v apt-get >/dev/null || die "missing ${missing[*]} and no apt-get to install them"
     say "installing ${missing[*]}"
     apt-get update -qq || die "apt-get update failed"
+    # The packages' own services (munge, MariaDB, the SLURM daemons) must not start on their
+    # defaults during the install: this script starts each on loopback itself. policy-rc.d says so
+    # to invoke-rc.d, for this install only.
+    local policy=/usr/sbin/policy-rc.d made_policy=0
+    if [[ ! -e $policy ]]; then
+        printf '#!/bin/sh\nexit 101\n' >"$policy" && chmod +x "$policy" && made_policy=1
+    fi
+    local installed=0
     DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null ||
-        die "could not install ${missing[*]} (apt-get install)"
+        installed=$?
+    ((made_policy)) && rm -f "$policy"
+    ((installed == 0)) || die "could not install ${missing[*]} (apt-get install)"
 }
 
 write_configs() {
