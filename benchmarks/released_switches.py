@@ -20,7 +20,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from lesionmtl.datasets import ingest
+from lesionmtl.datasets.ingest import ingest
 from lesionmtl.datasets.synthetic import write_synthetic
 from lesionmtl.metrics import iou
 from lesionmtl.pseudolabels import make_pseudolabels

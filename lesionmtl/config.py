@@ -10,20 +10,18 @@ studies is trained once), so removing an ablation is deleting its study from the
 from __future__ import annotations
 
 import copy
-import functools
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import yaml
 from jsonschema import Draft202012Validator, validators
 
 from lesionmtl.architectures import ARCHITECTURES, needs_clusters
+from lesionmtl.defaults import SCHEMA_PATH
 from lesionmtl.errors import ConfigError
 from lesionmtl.formats import FORMATS
 from lesionmtl.runspec import SUPERVISIONS, RunSpec
 
-SCHEMA_PATH = Path(__file__).resolve().parent / "config.schema.yaml"
 # Settings of `training:` that size a job rather than shape its result (resources, not params).
 JOB_SIZE = ("threads", "mem_mb", "runtime")
 
@@ -35,18 +33,6 @@ def load_schema() -> dict:
     schema["$defs"]["architecture"]["enum"] = list(ARCHITECTURES)
     schema["$defs"]["supervision"]["enum"] = list(SUPERVISIONS)
     return schema
-
-
-@functools.cache
-def _section_defaults(section: str) -> tuple[tuple[str, Any], ...]:
-    properties = load_schema()["properties"][section]["properties"]
-    return tuple((name, spec["default"]) for name, spec in properties.items() if "default" in spec)
-
-
-def schema_defaults(section: str) -> dict[str, Any]:
-    """The schema's default of every setting of a top-level ``section`` that has one (e.g.
-    ``training``): the one place defaults live, for the workflow and for direct callers alike."""
-    return copy.deepcopy(dict(_section_defaults(section)))
 
 
 def canonical(value: Any) -> Any:

@@ -12,7 +12,7 @@ import torch
 from torch import nn
 
 from lesionmtl.architectures import ARCHITECTURES, PAIRED, WITH_CLUSTER_HEAD, architecture, needs_clusters
-from lesionmtl.config import schema_defaults
+from lesionmtl.defaults import schema_defaults
 
 __all__ = [
     "ARCHITECTURES",

@@ -3,18 +3,17 @@
 The rules, the config expansion and the report take every path from here, so moving or renaming
 an artefact is one edit. The helpers take plain strings, so the rules call them with wildcard
 placeholders (``lesions("{dataset}")``) and the report with real names. A run is a
-:class:`~lesionmtl.runspec.RunSpec` or, in rules, the wildcard template ``RUN``.
+:class:`~lesionmtl.runspec.RunSpec` or its name (in rules, the wildcard template
+``runspec.NAME_TEMPLATE``); :func:`lesionmtl.runspec.parse_run_path` reads a run's path back.
+This module imports no other of the package: every stage uses it, and an edit to the run names
+(runspec.py) must not rerun the stages before training (lesionmtl.provenance).
 """
 
 from __future__ import annotations
 
-import re
 from pathlib import Path
 
-from lesionmtl.runspec import NAME_TEMPLATE, RunSpec
-
 RESULTS = "results"
-RUN = NAME_TEMPLATE  # a run directory's name as wildcards, for the rules' patterns
 # The files inside a run directory.
 RUN_FILES = {
     "model": "model.pt",
@@ -100,11 +99,12 @@ def cluster_centres(dataset: str, k: int | str) -> str:
     return f"{dataset_dir(dataset)}/clusters/k{k}_centres.parquet"
 
 
-def run_dir(dataset: str, run: RunSpec | str) -> str:
-    return f"{dataset_dir(dataset)}/runs/{run.name if isinstance(run, RunSpec) else run}"
+def run_dir(dataset: str, run) -> str:
+    """The directory of ``run``, a :class:`~lesionmtl.runspec.RunSpec` or a run's name."""
+    return f"{dataset_dir(dataset)}/runs/{getattr(run, 'name', run)}"
 
 
-def run_file(dataset: str, run: RunSpec | str, key: str) -> str:
+def run_file(dataset: str, run, key: str) -> str:
     """File ``key`` of :data:`RUN_FILES` in a run's directory."""
     return f"{run_dir(dataset, run)}/{RUN_FILES[key]}"
 
@@ -123,20 +123,3 @@ def table(stem: str, ext: str) -> str:
 
 def figure(stem: str, ext: str) -> str:
     return f"{RESULTS}/figures/{stem}.{ext}"
-
-
-_RUN_DIR_RE = re.compile(
-    r"(?:^|/)"
-    + re.escape(run_dir("{dataset}", "{run}"))
-    .replace(re.escape("{dataset}"), r"(?P<dataset>[^/]+)")
-    .replace(re.escape("{run}"), r"(?P<run>[^/]+)")
-    + r"(?:/|$)"
-)
-
-
-def parse_run_path(path: str | Path) -> tuple[str, RunSpec]:
-    """The dataset and run of a run directory or of a file in one (the inverse of :func:`run_file`)."""
-    match = _RUN_DIR_RE.search(Path(path).as_posix())
-    if not match:
-        raise ValueError(f"not in a run directory ({run_dir('<dataset>', RUN)}): {path}")
-    return match["dataset"], RunSpec.parse(match["run"])

@@ -4,7 +4,9 @@ Snakemake does not track code imported by scripts. Passing these hashes as rule 
 edit to, say, the clustering code rerun clustering and everything downstream of it, and nothing
 else. A stage's code is every ``lesionmtl`` module its workflow script imports, transitively
 (read from the source with :mod:`ast`, imports inside functions included), so the list cannot
-fall behind the code.
+fall behind the code. A module a registry names for a lazy import (a string constant
+``"lesionmtl.x.y"`` or ``"lesionmtl.x.y:function"``, as in :mod:`lesionmtl.formats`) counts as
+imported by the module that names it.
 """
 
 from __future__ import annotations
@@ -45,6 +47,8 @@ def imported_modules(source: Path, module: str | None = None) -> set[str]:
     for node in ast.walk(ast.parse(source.read_text(), str(source))):
         if isinstance(node, ast.Import):
             names = [alias.name for alias in node.names]
+        elif isinstance(node, ast.Constant) and isinstance(node.value, str) and node.value.startswith(f"{PACKAGE}."):
+            names = [node.value.split(":")[0]]  # a lazy import named by a registry
         elif isinstance(node, ast.ImportFrom):
             base = node.module or ""
             if node.level:  # relative: resolve against this module's package

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from lesionmtl.architectures import ARCHITECTURES
+from lesionmtl.paths import run_dir
 
 SUPERVISIONS = ("ellipse", "grabcut", "full")
 NAME_TEMPLATE = "{arch}-{supervision}-k{k}-a{alpha}-s{seed}"
@@ -63,3 +64,21 @@ class RunSpec:
             if match := _NAME_RE.fullmatch(part):
                 return cls.from_wildcards(match.groupdict())
         raise ValueError(f"not a run name or a path through a run directory: {path_or_name}")
+
+
+_RUN_DIR_RE = re.compile(
+    r"(?:^|/)"
+    + re.escape(run_dir("{dataset}", "{run}"))
+    .replace(re.escape("{dataset}"), r"(?P<dataset>[^/]+)")
+    .replace(re.escape("{run}"), r"(?P<run>[^/]+)")
+    + r"(?:/|$)"
+)
+
+
+def parse_run_path(path: str | Path) -> tuple[str, RunSpec]:
+    """The dataset and run of a run directory or of a file in one (the inverse of
+    :func:`lesionmtl.paths.run_file`)."""
+    match = _RUN_DIR_RE.search(Path(path).as_posix())
+    if not match:
+        raise ValueError(f"not in a run directory ({run_dir('<dataset>', NAME_TEMPLATE)}): {path}")
+    return match["dataset"], RunSpec.parse(match["run"])

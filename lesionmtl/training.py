@@ -30,7 +30,7 @@ from tqdm import tqdm
 from lesionmtl import __version__
 from lesionmtl.architectures import architecture
 from lesionmtl.checkpoints import DataSource, build_checkpoint, save_checkpoint
-from lesionmtl.config import schema_defaults
+from lesionmtl.defaults import schema_defaults
 from lesionmtl.devices import select_device
 from lesionmtl.io import atomic_path, save_json, save_parquet
 from lesionmtl.models import (

@@ -21,7 +21,7 @@ from lesionmtl.fetching.releases import (
     receipt_path,
 )
 from lesionmtl.provenance import code_hash
-from lesionmtl.runspec import WILDCARD_PATTERNS, RunSpec
+from lesionmtl.runspec import NAME_TEMPLATE, WILDCARD_PATTERNS, RunSpec
 from lesionmtl.scheduling import runtime_per_attempt, visible_gpus
 
 try:
@@ -133,7 +133,7 @@ def evaluation_inputs(wildcards):
 
 def run_path(key):
     """File ``key`` of the run directory a job's wildcards name, as a rule's pattern."""
-    return paths.run_file("{dataset}", paths.RUN, key)
+    return paths.run_file("{dataset}", NAME_TEMPLATE, key)
 
 
 # -- report ---------------------------------------------------------------------------------

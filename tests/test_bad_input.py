@@ -10,8 +10,9 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from lesionmtl.datasets import DataError, ingest
+from lesionmtl.datasets import DataError
 from lesionmtl.datasets.base import DUPLICATE
+from lesionmtl.datasets.ingest import ingest
 from lesionmtl.fetching.archives import extract
 from lesionmtl.report.data_summary import data_summary
 from tests.bad_input import CASES, PATCH, SYNTH, THROUGH_SNAKEMAKE, Case, archive_in, damaged_copy

@@ -7,7 +7,7 @@ from lesionmtl import paths
 from lesionmtl.architectures import ARCHITECTURES, architecture, distinct_networks
 from lesionmtl.config import ConfigError, load_config, load_schema
 from lesionmtl.errors import LesionmtlError
-from lesionmtl.runspec import SUPERVISIONS, RunSpec
+from lesionmtl.runspec import SUPERVISIONS, RunSpec, parse_run_path
 from tests.conftest import REPO, reversed_keys, tiny_config
 
 
@@ -17,7 +17,7 @@ def test_a_run_name_round_trips_through_its_directory():
     assert RunSpec.parse(run.name) == run
     file = paths.run_file("synth_ham", run, "metrics")
     assert file == "results/synth_ham/runs/a1l-grabcut-k8-a0.5-s2/metrics.parquet"
-    assert paths.parse_run_path(f"/elsewhere/{file}") == ("synth_ham", run)
+    assert parse_run_path(f"/elsewhere/{file}") == ("synth_ham", run)
     assert RunSpec("a1", "ellipse", 0, 50, 0).name == "a1-ellipse-k0-a50-s0"  # no "50.0"
 
 

@@ -14,7 +14,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from lesionmtl.datasets import DataError, Sample, ingest
+from lesionmtl.datasets import DataError, Sample
+from lesionmtl.datasets.ingest import ingest
 from lesionmtl.datasets.readers.deeplesion import read_deeplesion
 from lesionmtl.datasets.readers.lits import read_lits, slices_from_volume, volume_from_slices
 from lesionmtl.datasets.synthetic import write_synthetic

@@ -13,7 +13,8 @@ import pydicom
 import pytest
 from pydicom.data import get_testdata_file
 
-from lesionmtl.datasets import DataError, ingest
+from lesionmtl.datasets import DataError
+from lesionmtl.datasets.ingest import ingest
 from lesionmtl.datasets.readers.dicom import channel_weights
 from lesionmtl.datasets.readers.recist_table import DEFAULT_WINDOW, POINT_COLUMNS
 from lesionmtl.datasets.synthetic import write_synthetic

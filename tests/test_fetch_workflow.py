@@ -11,7 +11,7 @@ import pandas as pd
 import pytest
 import yaml
 
-from lesionmtl.datasets import ingest
+from lesionmtl.datasets.ingest import ingest
 from tests.conftest import REPO, TINY, planned_jobs, snakemake
 from tests.release_fixtures import (
     dataverse_release,

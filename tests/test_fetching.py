@@ -13,7 +13,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from lesionmtl.datasets import DataError, ingest
+from lesionmtl.datasets import DataError
+from lesionmtl.datasets.ingest import ingest
 from lesionmtl.datasets.readers.deeplesion import read_deeplesion
 from lesionmtl.fetching.archives import UnsafeArchive, extract
 from lesionmtl.fetching.deeplesion import SliceKeeper, needed_slices

@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from lesionmtl.checkpoints import DataSource, checkpoint_facts, load_checkpoint
-from lesionmtl.datasets import ingest
+from lesionmtl.datasets.ingest import ingest
 from lesionmtl.datasets.synthetic import write_synthetic
 from lesionmtl.inference import Predictor
 from lesionmtl.training import TrainConfig, load_training_data, train_run

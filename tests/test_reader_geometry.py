@@ -11,8 +11,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from lesionmtl.datasets import ingest
 from lesionmtl.datasets.base import POOR_FIT, Rejection, Sample
+from lesionmtl.datasets.ingest import ingest
 from lesionmtl.datasets.readers.deeplesion import read_deeplesion
 from lesionmtl.datasets.readers.ham import read_ham
 from lesionmtl.datasets.readers.lits import read_lits

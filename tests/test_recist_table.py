@@ -12,7 +12,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from lesionmtl.datasets import DataError, ingest
+from lesionmtl.datasets import DataError
+from lesionmtl.datasets.ingest import ingest
 from lesionmtl.datasets.readers.recist_table import POINT_COLUMNS
 from lesionmtl.datasets.synthetic import write_synthetic
 from lesionmtl.exports import to_source_frame

@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 from scipy.stats import wilcoxon
 
-from lesionmtl.datasets import ingest
+from lesionmtl.datasets.ingest import ingest
 from lesionmtl.datasets.synthetic import write_synthetic
 from lesionmtl.report.data_summary import data_summary
 from lesionmtl.report.figures import cluster_gallery, clusters_by_size

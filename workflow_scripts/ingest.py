@@ -4,7 +4,7 @@ log_to(snakemake.log[0])
 
 from pathlib import Path
 
-from lesionmtl.datasets import ingest
+from lesionmtl.datasets.ingest import ingest
 
 out_dir = Path(snakemake.output.lesions).parent
 ingest(

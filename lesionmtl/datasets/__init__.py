@@ -1,7 +1,11 @@
-"""Dataset readers (one per official on-disk format), synthetic stand-ins and the ingest step."""
+"""Dataset readers (one per official on-disk format, ``readers/``), synthetic stand-ins
+(``synthetic/``) and the ingest step (``ingest``).
+
+Only the types every reader shares are imported here: importing a subpackage (e.g. the synthetic
+writers) then runs no other stage's code, so the stage code hashes (lesionmtl.provenance) of
+`synthesize` and `ingest` cover what each runs, no more.
+"""
 
 from .base import DataError, Rejection, Sample
-from .ingest import ingest
-from .synthetic import write_synthetic
 
-__all__ = ["DataError", "Rejection", "Sample", "ingest", "write_synthetic"]
+__all__ = ["DataError", "Rejection", "Sample"]

@@ -1,6 +1,6 @@
 """The finished runs of the workflow as tables, read from the run files a report rule declares.
 
-A run's parameters come from its files' paths (:func:`lesionmtl.paths.parse_run_path`), so the
+A run's parameters come from its files' paths (:func:`lesionmtl.runspec.parse_run_path`), so the
 report needs nothing but the files themselves.
 """
 
@@ -12,7 +12,7 @@ from pathlib import Path
 import pandas as pd
 
 from lesionmtl.architectures import ARCHITECTURES
-from lesionmtl.paths import parse_run_path
+from lesionmtl.runspec import parse_run_path
 
 MODEL_NAMES = {name: arch.display for name, arch in ARCHITECTURES.items()}
 MODEL_ORDER = list(ARCHITECTURES)
