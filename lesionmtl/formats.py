@@ -14,6 +14,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from types import ModuleType
 
+from lesionmtl.errors import ConfigError
+
 
 @dataclass(frozen=True)
 class DatasetFormat:
@@ -79,8 +81,8 @@ FORMATS: dict[str, DatasetFormat] = {
 
 
 def dataset_format(name: str) -> DatasetFormat:
-    """The registry entry of ``name``; the error lists the valid names."""
+    """The registry entry of ``name``; the error (one line, a ConfigError) lists the valid names."""
     try:
         return FORMATS[name]
     except KeyError:
-        raise ValueError(f"unknown dataset format {name!r}; choose one of {', '.join(FORMATS)}") from None
+        raise ConfigError(f"unknown dataset format {name!r}; choose one of {', '.join(FORMATS)}") from None

@@ -31,6 +31,7 @@ DATASET_INPUTS = {
     "reference_masks": score_masks_path,
     "clusters_at_k": lambda ds: paths.clusters(ds, CONFIG.datasets[ds].k),
 }
+PROTOCOL_NOTE = CONFIG.protocol_note  # the switches off our defaults, ending every caption (reads the schema)
 # Settings a builder takes from the configuration, by the names the registry uses.
 REPORT_PARAMS = {
     "score_against": lambda datasets: {ds: CONFIG.datasets[ds].score_against for ds in datasets},
@@ -59,14 +60,17 @@ def in_report(path, artefact, dataset):
     )
 
 
+def artefact_path(artefact, stem, fmt):
+    return (paths.table if artefact.kind == "table" else paths.figure)(stem, fmt)
+
+
 def artefact_files(artefact):
     """{output key: path} of every file of ``artefact``; its report entries wrapped for the report."""
     datasets = artefact_datasets(artefact)
-    path_of = paths.table if artefact.kind == "table" else paths.figure
     files = {}
     for dataset, stem in zip(datasets if artefact.per_dataset else [None], artefact.file_stems(datasets)):
         for fmt in artefact.formats:
-            path = path_of(stem, fmt)
+            path = artefact_path(artefact, stem, fmt)
             entry = fmt == artefact.entry_format
             files[output_key(artefact, fmt, dataset)] = in_report(path, artefact, dataset or "all") if entry else path
     return files
@@ -76,10 +80,9 @@ def report_outputs():
     """The default target (`all`): the first file of every artefact that is built, and the trained
     models of the unscored datasets."""
     wanted = [
-        path_of(stem, a.formats[0])
+        artefact_path(a, stem, a.formats[0])
         for a in ARTEFACTS.values()
         if is_built(a)
-        for path_of in [paths.table if a.kind == "table" else paths.figure]
         for stem in a.file_stems(artefact_datasets(a))
     ]
     unscored = [ds for ds in DATASETS if ds not in SCORED]
@@ -102,7 +105,7 @@ for builder, artefacts in builders().items():
             **{name: REPORT_PARAMS[name](artefact_datasets(artefacts[0])) for a in artefacts for name in a.params},
             datasets=artefact_datasets(artefacts[0]),
             data_label=CONFIG.data_label,
-            protocol_note=CONFIG.protocol_note,  # the switches off our defaults, in every caption
+            protocol_note=PROTOCOL_NOTE,
             code=script_code("report.py"),
         script:
             "../workflow_scripts/report.py"

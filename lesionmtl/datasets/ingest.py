@@ -12,7 +12,7 @@ import numpy as np
 import pandas as pd
 
 from ..errors import ConfigError
-from ..formats import FORMATS, DatasetFormat
+from ..formats import dataset_format
 from ..io import save_json, save_npy, save_parquet
 from ..patches import to_source
 from ..paths import dataset_file
@@ -29,19 +29,13 @@ REJECTED_COLUMNS = ["item", "source", "kind", "reason", "group_id", "split"]
 def reader_options_in_effect(fmt: str, options: dict) -> dict:
     """The reader's keyword options with its defaults filled in (``patch_size`` aside): what
     ``ingest.json`` records, so that a checkpoint can cut patches the same way later."""
-    params = inspect.signature(_format(fmt).load_reader()).parameters.values()
+    params = inspect.signature(dataset_format(fmt).load_reader()).parameters.values()
     defaults = {
         p.name: p.default
         for p in params
         if p.kind is p.KEYWORD_ONLY and p.default is not p.empty and p.name != "patch_size"
     }
     return {**defaults, **options}
-
-
-def _format(fmt: str) -> DatasetFormat:
-    if fmt not in FORMATS:
-        raise ConfigError(f"unknown dataset format {fmt!r}; expected one of {sorted(FORMATS)}")
-    return FORMATS[fmt]
 
 
 def _row(s: Sample, fmt: str, index: int) -> dict:
@@ -78,7 +72,7 @@ def _row(s: Sample, fmt: str, index: int) -> dict:
         "source_w": s.source_hw[1] if s.source_hw else None,
         "recist_source": s.recist_source,
         "notes": s.notes,
-        "image_layout": FORMATS[fmt].image_layout,
+        "image_layout": dataset_format(fmt).image_layout,
         **s.extra,
     }
 
@@ -106,8 +100,8 @@ def ingest(
     under a temporary name and renamed; ``lesions.parquet`` is removed first and written last,
     so it exists only when the whole step succeeded.  Returns the lesion table.
     """
-    dataset_format = _format(fmt)
-    read: Reader = dataset_format.load_reader()
+    spec = dataset_format(fmt)
+    read: Reader = spec.load_reader()
     started = time.perf_counter()
     raw_dir, out_dir = Path(raw_dir), Path(out_dir)
     dataset_file(out_dir, "lesions").unlink(missing_ok=True)
@@ -142,7 +136,7 @@ def ingest(
         raise DataError(raw_dir, f"groups in several splits: {crossing[crossing > 1].index[:5].tolist()}")
     with_gt = [s.gt is not None for s in samples]
     partial = any(with_gt) and not all(with_gt)
-    if partial and not dataset_format.partial_ground_truth:
+    if partial and not spec.partial_ground_truth:
         raise DataError(raw_dir, f"ground truth for only {sum(with_gt)} of {len(samples)} lesions")
     if partial:  # scored where there is a mask (``has_gt``); the others are empty in gt_masks
         table["has_gt"] = with_gt

@@ -204,7 +204,7 @@ def markdown_table() -> str:
     rows = ["| artefact | files | study (`experiment.studies`) | needs scores |", "|---|---|---|---|"]
     for a in ARTEFACTS.values():
         folder = "tables" if a.kind == "table" else "figures"
-        stem = f"{a.stem or a.name}_{{dataset}}" if a.per_dataset else a.stem or a.name
+        stem = a.file_stems(["{dataset}"])[0]
         study = f"`{a.study}`" if a.study else f"({DATA_AND_MODELS})"
         rows.append(f"| {a.description} | `{folder}/{stem}.*` | {study} | {'yes' if a.scored else 'no'} |")
     return "\n".join(rows) + "\n"

@@ -21,13 +21,14 @@ from lesionmtl.report.runs import collect_runs, load_metrics, run_facts
 from lesionmtl.report.tables import over_seeds, per_run_means, write_table1
 
 
-def _table_outputs(outputs, artefact: str | None = None, dataset: str | None = None) -> dict:
-    a = ARTEFACTS[artefact] if artefact else None
-    return {ext: outputs[output_key(a, ext, dataset) if a else ext] for ext in ("md", "tex", "csv")}
+def _outputs(outputs, artefact: str, dataset: str | None = None) -> dict[str, Path]:
+    """{format: path} of one artefact's files among its rule's outputs (for one dataset)."""
+    a = ARTEFACTS[artefact]
+    return {fmt: Path(outputs[output_key(a, fmt, dataset)]) for fmt in a.formats}
 
 
-def _figure_outputs(outputs, dataset: str | None = None) -> list[Path]:
-    return [Path(outputs[f"{dataset}_{ext}" if dataset else ext]) for ext in ("png", "pdf")]
+def _figure_outputs(outputs, artefact: str, dataset: str | None = None) -> list[Path]:
+    return list(_outputs(outputs, artefact, dataset).values())
 
 
 def data(inputs, outputs, params) -> None:
@@ -35,58 +36,66 @@ def data(inputs, outputs, params) -> None:
         params["datasets"],
         inputs["summaries"],
         inputs["rejected"],
-        _table_outputs(outputs),
+        _outputs(outputs, "data"),
         params["data_label"],
         params["score_against"],
     )
 
 
 def table1(inputs, outputs, params) -> None:
-    write_table1(load_metrics(inputs["runs"]), params["datasets"], _table_outputs(outputs), params["data_label"])
+    write_table1(load_metrics(inputs["runs"]), params["datasets"], _outputs(outputs, "table1"), params["data_label"])
 
 
 def table2(inputs, outputs, params) -> None:
     ablations.training_time(
-        collect_runs(inputs["runs"]), params["datasets"], _table_outputs(outputs), params["data_label"]
+        collect_runs(inputs["runs"]), params["datasets"], _outputs(outputs, "table2"), params["data_label"]
     )
 
 
 def supervision(inputs, outputs, params) -> None:
     metrics = load_metrics(inputs["runs"])
-    per_dataset = {ds: _table_outputs(outputs, "table3_5", ds) for ds in params["datasets"]}
+    per_dataset = {ds: _outputs(outputs, "table3_5", ds) for ds in params["datasets"]}
     ablations.supervision_tables(metrics, params["datasets"], per_dataset, params["data_label"])
     ablations.supervision_dice(
-        metrics, params["datasets"], _table_outputs(outputs, "table6"), params["data_label"], params["score_against"]
+        metrics, params["datasets"], _outputs(outputs, "table6"), params["data_label"], params["score_against"]
     )
 
 
 def table7(inputs, outputs, params) -> None:
     ablations.backbone_dice(
-        load_metrics(inputs["runs"]), params["datasets"], _table_outputs(outputs), params["data_label"]
+        load_metrics(inputs["runs"]), params["datasets"], _outputs(outputs, "table7"), params["data_label"]
     )
 
 
 def table8(inputs, outputs, params) -> None:
     ablations.classification_accuracy(
-        load_metrics(inputs["runs"]), params["datasets"], _table_outputs(outputs), params["data_label"]
+        load_metrics(inputs["runs"]), params["datasets"], _outputs(outputs, "table8"), params["data_label"]
     )
 
 
 def parameters(inputs, outputs, params) -> None:
-    ablations.parameter_counts(params["encoders"], params["cluster_counts"], _table_outputs(outputs))
+    ablations.parameter_counts(params["encoders"], params["cluster_counts"], _outputs(outputs, "parameters"))
 
 
-def _sweep(inputs, outputs, params, parameter: str, label: str, title: str) -> None:
+def _sweep(inputs, outputs, params, artefact: str, parameter: str, label: str, title: str) -> None:
     summary = over_seeds(per_run_means(load_metrics(inputs["runs"])), ["dataset", parameter], ["dice"])
-    figures.sweep(summary, parameter, label, _figure_outputs(outputs), f"{title} ({params['data_label']})")
+    figures.sweep(summary, parameter, label, _figure_outputs(outputs, artefact), f"{title} ({params['data_label']})")
 
 
 def figure2(inputs, outputs, params) -> None:
-    _sweep(inputs, outputs, params, "k", "number of clusters K", "Figure 2: A1+L Dice vs K")
+    _sweep(inputs, outputs, params, "figure2", "k", "number of clusters K", "Figure 2: A1+L Dice vs K")
 
 
 def figure5(inputs, outputs, params) -> None:
-    _sweep(inputs, outputs, params, "alpha", "segmentation loss weight alpha_seg", "Figure 5: A1+L Dice vs alpha_seg")
+    _sweep(
+        inputs,
+        outputs,
+        params,
+        "figure5",
+        "alpha",
+        "segmentation loss weight alpha_seg",
+        "Figure 5: A1+L Dice vs alpha_seg",
+    )
 
 
 def figure3(inputs, outputs, params) -> None:
@@ -99,7 +108,7 @@ def figure3(inputs, outputs, params) -> None:
         )
         figures.cluster_gallery(
             *args,
-            _figure_outputs(outputs, dataset),
+            _figure_outputs(outputs, "figure3", dataset),
             f"Figure 3: lesion clusters of {dataset} ({params['data_label']}): up to 10 clusters chosen "
             "evenly by size, smallest first (median axes of the training members), the most typical first",
         )
@@ -129,7 +138,7 @@ def figure4(inputs, outputs, params) -> None:
             }
         )
     title = f"Figure 4/6: test lesions ({params['data_label']}): reference green, ellipse yellow, prediction red"
-    figures.qualitative(panels, _figure_outputs(outputs), title, params["figure_lesions"])
+    figures.qualitative(panels, _figure_outputs(outputs, "figure4"), title, params["figure_lesions"])
 
 
 def training_curves(inputs, outputs, params) -> None:
@@ -139,25 +148,31 @@ def training_curves(inputs, outputs, params) -> None:
         )
         for path in inputs["histories"]
     )
-    figures.training_curves(histories, _figure_outputs(outputs), f"Training curves ({params['data_label']})")
+    figures.training_curves(
+        histories, _figure_outputs(outputs, "training_curves"), f"Training curves ({params['data_label']})"
+    )
 
 
 def pseudolabel_quality(inputs, outputs, params) -> None:
     facts = {ds: pd.read_parquet(path) for ds, path in zip(params["datasets"], inputs["facts"])}
     figures.pseudolabel_quality(
-        facts, _figure_outputs(outputs), f"Pseudo-mask quality vs ground truth ({params['data_label']})"
+        facts,
+        _figure_outputs(outputs, "pseudolabel_quality"),
+        f"Pseudo-mask quality vs ground truth ({params['data_label']})",
     )
 
 
 def diameters(inputs, outputs, params) -> None:
     measurements.write_diameter_table(
-        load_metrics(inputs["runs"]), params["datasets"], _table_outputs(outputs), params["data_label"]
+        load_metrics(inputs["runs"]), params["datasets"], _outputs(outputs, "diameters"), params["data_label"]
     )
 
 
 def bland_altman(inputs, outputs, params) -> None:
     title = f"Long diameter: prediction vs reference mask, test lesions ({params['data_label']})"
-    measurements.bland_altman(load_metrics(inputs["runs"]), params["datasets"], _figure_outputs(outputs), title)
+    measurements.bland_altman(
+        load_metrics(inputs["runs"]), params["datasets"], _figure_outputs(outputs, "bland_altman"), title
+    )
 
 
 def builder(name: str):

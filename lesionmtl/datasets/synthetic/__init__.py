@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 
 from ... import __version__
-from ...formats import FORMATS
+from ...formats import dataset_format
 from ...io import save_json
 
 
@@ -25,9 +25,7 @@ def write_synthetic(
     Deterministic given the arguments.  ``kw`` overrides generator parameters (see each
     writer's ``DEFAULTS``; ``irregularity`` scales every departure of the outlines from an ellipse).
     """
-    if fmt not in FORMATS:
-        raise ValueError(f"unknown dataset format {fmt!r}; expected one of {sorted(FORMATS)}")
-    writer = FORMATS[fmt].load_writer()
+    writer = dataset_format(fmt).load_writer()
     write, defaults = writer.write, writer.DEFAULTS
     unknown = sorted(set(kw) - set(defaults))
     if unknown:
