@@ -176,13 +176,7 @@ def medpy_hd(pred: np.ndarray, gt: np.ndarray, *, spacing: tuple[float, float] |
     4-neighbour outside). Unlike :func:`hausdorff`, a mask inside the other is at a distance
     from it. Empty-mask conventions as :func:`hausdorff`."""
     p, g = _as_pair(pred, gt)
-    if not p.any() and not g.any():
-        return 0.0
-    if not p.any() or not g.any():
-        return float("nan")
-    p, g = _crop_to_union(p, g)
-    bp, bg = _border(p), _border(g)
-    return float(max(_directed_distances(bp, bg, spacing).max(), _directed_distances(bg, bp, spacing).max()))
+    return hausdorff(_border(p), _border(g), spacing=spacing)  # a non-empty mask has a border
 
 
 def canny_edge_count(mask: np.ndarray) -> int:

@@ -121,11 +121,16 @@ def grabcut_seeds(recist: np.ndarray, shape: tuple[int, int], margin: int = 5, c
 
 
 def grabcut_mask(
-    image: np.ndarray, recist: np.ndarray, iterations: int = 5, margin: int = 5
+    image: np.ndarray,
+    recist: np.ndarray,
+    iterations: int = 5,
+    margin: int = 5,
+    fallback: np.ndarray | None = None,
 ) -> tuple[np.ndarray, bool]:
     """GrabCut seeded by the RECIST marks (see :func:`grabcut_seeds`); returns (mask, fell_back).
 
-    Falls back to the ellipse mask when GrabCut has nothing to work with (a flat box, or no
+    Falls back to the ellipse mask (``fallback``: the dataset's ellipse pseudo-mask, however it is
+    drawn; default the exact RECIST ellipse) when GrabCut has nothing to work with (a flat box, or no
     background left) or its result is implausible (area outside [0.1, 3] x the ellipse area).
     cv2's RNG is reseeded before every call so the result depends on the inputs only (also when
     the work is split across processes).
@@ -139,7 +144,7 @@ def grabcut_mask(
         raise ValueError(f"image must be (H, W) or (H, W, 3), got shape {img.shape}")
     shape = img.shape[:2]
     ellipse = recist_to_ellipse(recist)
-    fallback = draw_ellipse(ellipse, shape)
+    fallback = draw_ellipse(ellipse, shape) if fallback is None else fallback
     seeds = grabcut_seeds(recist, shape, margin)
     background = (seeds == cv2.GC_BGD) | (seeds == cv2.GC_PR_BGD)
     if not background.any() or img[_bounding_box(ellipse, shape, margin)].std() < 1.0:
@@ -262,7 +267,7 @@ def make_pseudolabels(
                 images[i], ellipses[out], iterations=iterations, **grabcut_options
             )
         else:
-            grabcuts[out], fell_back = grabcut_mask(images[i], recist[i], iterations=iterations)
+            grabcuts[out], fell_back = grabcut_mask(images[i], recist[i], iterations=iterations, fallback=ellipses[out])
         row = {
             "lesion_id": lesion_ids[i],
             "ellipse_area": int(ellipses[out].sum()),

@@ -58,6 +58,10 @@ def test_grabcut_falls_back_on_flat_image():
     mask, fell_back = grabcut_mask(np.full((SIZE, SIZE, 3), 100, np.uint8), ellipse_to_recist(ellipse))
     assert fell_back
     assert np.array_equal(mask, draw_ellipse(ellipse, (SIZE, SIZE)))
+    # the dataset's own ellipse pseudo-mask (e.g. the released matplotlib drawing) is what comes back
+    drawn = draw_ellipse(Ellipse(48.0, 48.0, 34.0, 24.0, 10.0), (SIZE, SIZE))
+    mask, fell_back = grabcut_mask(np.full((SIZE, SIZE, 3), 100, np.uint8), ellipse_to_recist(ellipse), fallback=drawn)
+    assert fell_back and np.array_equal(mask, drawn)
 
 
 def test_grabcut_falls_back_when_no_background_is_left():
