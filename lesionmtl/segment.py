@@ -95,11 +95,11 @@ def _save_nifti(path: Path, mask: np.ndarray, lesion: CutLesion) -> None:
 
 def _save_dicom(out_dir: Path, mask: np.ndarray, lesion: CutLesion, measured: dict) -> tuple[str, str]:
     """SEG (always) and SR (when the mask has diameters in mm) of a DICOM lesion; their names under ``out_dir``."""
-    import pydicom
-
+    from lesionmtl.datasets.readers.dicom import read_header
     from lesionmtl.dicom_out import write_seg, write_sr
 
-    source = pydicom.dcmread(lesion.dicom.file)
+    # the header only (SEG and SR reference the source, they copy no pixels), read as ingest reads it
+    source = read_header(Path(lesion.dicom.file), str(lesion.dicom.file), pixels=False)
     seg_name = f"masks/{lesion.lesion_id}_seg.dcm"
     write_seg(out_dir / seg_name, mask, source, lesion.dicom.frame, lesion.lesion_id)
     if not mask.any() or np.isnan(measured["long_mm"]):

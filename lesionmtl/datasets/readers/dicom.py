@@ -38,6 +38,7 @@ from pydicom.pixels import apply_color_lut, apply_modality_lut, pixel_array
 from pydicom.pixels.decoders.base import get_decoder
 from pydicom.uid import MediaStorageDirectoryStorage
 
+from ...patches import window_to_uint8
 from .deeplesion import OFFSETS_MM
 
 PREAMBLE = 128  # bytes before the "DICM" magic of a DICOM file (PS3.10 7.1)
@@ -203,9 +204,7 @@ def _decode(ds: Dataset, name: str, frame: int | None) -> np.ndarray:
 
 
 def _to_uint8(rgb: np.ndarray, bits: int) -> np.ndarray:
-    if rgb.dtype == np.uint8:
-        return rgb
-    return np.clip(np.rint(rgb.astype(np.float64) * (255.0 / (2**bits - 1))), 0, 255).astype(np.uint8)
+    return rgb if rgb.dtype == np.uint8 else window_to_uint8(rgb, 0, 2**bits - 1)
 
 
 def _frame_index(ds: Dataset, name: str, frame: int | None) -> int | None:
