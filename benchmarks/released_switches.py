@@ -23,6 +23,7 @@ import pandas as pd
 from lesionmtl.datasets.ingest import ingest
 from lesionmtl.datasets.synthetic import write_synthetic
 from lesionmtl.metrics import iou
+from lesionmtl.paths import dataset_file
 from lesionmtl.pseudolabels import make_pseudolabels
 
 GENERATORS = {  # config.yaml's synthetic datasets
@@ -49,7 +50,7 @@ def measure(root: Path) -> dict:
     out: dict = {}
     for name, options in LITS_FILTERS.items():
         table = ingest("lits", root / "raw_lits", root / f"lits_{name}", patch_size=PATCH, seed=0, **options)
-        rejected = pd.read_parquet(root / f"lits_{name}" / "rejected.parquet")
+        rejected = pd.read_parquet(dataset_file(root / f"lits_{name}", "rejected"))
         out[f"lits_{name}"] = {"kept": len(table), "rejected": rejected["kind"].value_counts().to_dict()}
     ham = ingest(
         "ham", root / "raw_ham", root / "ham", patch_size=PATCH, seed=1, split_by="image_released", min_hull_vertices=5
@@ -68,8 +69,8 @@ def measure(root: Path) -> dict:
     }
     lesions = ingest("deeplesion", root / "raw_deeplesion", root / "deeplesion", patch_size=PATCH, seed=0)
     lesions = lesions.sort_values("patch_index", ignore_index=True)
-    images = np.load(root / "deeplesion" / "patches" / "images.npy")
-    truth = np.load(root / "deeplesion" / "patches" / "gt_masks.npy")
+    images = np.load(dataset_file(root / "deeplesion", "images"))
+    truth = np.load(dataset_file(root / "deeplesion", "gt_masks"))
     exact, _, ours = make_pseudolabels(images, lesions, truth)
     drawn, _, released = make_pseudolabels(
         images, lesions, truth, ellipse_drawing=RELEASED_ELLIPSE, grabcut=RELEASED_GRABCUT
