@@ -13,9 +13,11 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import torch
 
 from lesionmtl.checkpoints import load_checkpoint
+from lesionmtl.clustering import shape_features
 from lesionmtl.devices import select_device
 from lesionmtl.models import PAIRED, build_model, forward_outputs
 from lesionmtl.tensors import Canvas, ImageBatcher, memory_format
@@ -29,6 +31,13 @@ class Prediction:
     def masks(self, threshold: float = 0.5) -> np.ndarray:
         """(N, h, w) bool: the foreground at ``threshold``."""
         return self.probabilities >= threshold
+
+    def logits_array(self) -> np.ndarray:
+        """(N, K) float32 cluster logits, or (N, 0) for a model without a cluster head (a file
+        that always exists, so that a rule's outputs do not depend on the architecture)."""
+        if self.class_logits is None:
+            return np.zeros((len(self.probabilities), 0), np.float32)
+        return self.class_logits.astype(np.float32, copy=False)
 
 
 class Predictor:
@@ -103,3 +112,34 @@ class Predictor:
                 logits.append(class_logits.float().cpu().numpy())
         empty = np.zeros((0, *self.patch_size), np.float32)
         return Prediction(np.concatenate(probs) if probs else empty, np.concatenate(logits) if logits else None)
+
+
+def partner_rows(lesions: pd.DataFrame) -> np.ndarray:
+    """Co-segmentation partner of every patch: the most similar *training* lesion by RECIST shape.
+
+    At test time a co-segmentation net needs a second image. We pair each lesion with the
+    training lesion nearest in standardised RECIST-ellipse features (the same information the
+    clusters use, known at test time), never with itself: deterministic, and it gives the
+    attention a partner of like shape, as co-segmentation intends. Indexed by patch row.
+    """
+    # sklearn takes ~1 s to import: only the evaluation of a paired (ACoseg) run pays it
+    from sklearn.neighbors import NearestNeighbors
+    from sklearn.preprocessing import StandardScaler
+
+    features = StandardScaler().fit_transform(shape_features(lesions))
+    train = np.flatnonzero(lesions["split"].to_numpy() == "train")
+    _, nearest = NearestNeighbors(n_neighbors=2).fit(features[train]).kneighbors(features)
+    # A training lesion finds itself first; it takes its second neighbour instead.
+    is_self = train[nearest[:, 0]] == np.arange(len(lesions))
+    chosen = train[np.where(is_self, nearest[:, 1], nearest[:, 0])]
+    patch_rows = lesions["patch_index"].to_numpy()
+    partners = np.empty(len(lesions), dtype=np.int64)
+    partners[patch_rows] = patch_rows[chosen]
+    return partners
+
+
+def predict_lesions(predictor: Predictor, lesions: pd.DataFrame, images: np.ndarray) -> Prediction:
+    """Every patch of an ingested dataset (``images`` by patch row), as the evaluation scores it:
+    a co-segmentation model segments each patch with its :func:`partner_rows` partner."""
+    partners = images[partner_rows(lesions)] if predictor.paired else None
+    return predictor.predict(images, partners=partners)

@@ -192,7 +192,11 @@ class Trainer:
             encoder_weights=config.encoder_weights,
             head_dropout=config.head_dropout,
         ).to(self.device, memory_format=memory_format(self.device))
-        self.optimizer = torch.optim.Adam(self.model.parameters(), lr=config.lr)
+        # The fused kernel: one pass over all parameters instead of ~10 per tensor; on the CPU it
+        # cut the default model's optimiser step from 60 to 18 ms of a 290 ms step (benchmarks/).
+        self.optimizer = torch.optim.Adam(
+            self.model.parameters(), lr=config.lr, fused=self.device.type in ("cpu", "cuda")
+        )
         self.batcher = ImageBatcher(data.images, self.device, Canvas.from_dict(config.canvas))
         self.masks = torch.from_numpy(np.ascontiguousarray(data.masks)).to(self.device)
         self.clusters = torch.from_numpy(data.clusters).to(self.device) if data.clusters is not None else None
@@ -404,10 +408,13 @@ def train_run(
     out_run: Path,
     state_dir: Path,
     source: DataSource | None = None,
+    keep_state: bool = False,
 ) -> dict:
     """Train one run and write its best checkpoint (:mod:`lesionmtl.checkpoints`), per-epoch
     history and run facts. ``source``: the dataset the patches came from, so that the checkpoint
-    says how to cut patches for it (None for bare arrays, as in tests and benchmarks)."""
+    says how to cut patches for it (None for bare arrays, as in tests and benchmarks).
+    ``keep_state``: leave the resumable state for the caller to :func:`discard_state` once the
+    job's other outputs are written."""
     wall = time.perf_counter()
     trainer = Trainer(config, data, state_dir)
     summary = trainer.fit()
@@ -445,6 +452,11 @@ def train_run(
         **environment,
     }
     save_json(out_run, facts)
-    # The run is complete: its resumable state is no longer needed.
-    shutil.rmtree(state_dir, ignore_errors=True)
+    if not keep_state:
+        discard_state(state_dir)
     return facts
+
+
+def discard_state(state_dir: Path) -> None:
+    """Delete a complete run's resumable state (no longer needed)."""
+    shutil.rmtree(state_dir, ignore_errors=True)

@@ -108,27 +108,34 @@ def supervision_masks(wildcards):
     return paths.pseudo_masks(wildcards.dataset, wildcards.supervision)
 
 
-def run_inputs(wildcards):
-    """What training a run and scoring it both read: the patches, and the clusters where the
-    architecture uses them."""
-    inputs = {"lesions": paths.lesions(wildcards.dataset), "images": paths.images(wildcards.dataset)}
+def training_inputs(wildcards):
+    """A run's patches, its masks, the clusters where the architecture uses them, and ingest.json:
+    how patches were cut, which the checkpoint carries."""
+    inputs = {
+        "lesions": paths.lesions(wildcards.dataset),
+        "images": paths.images(wildcards.dataset),
+        "masks": supervision_masks(wildcards),
+        "ingest": paths.ingest_summary(wildcards.dataset),
+    }
     if needs_clusters(wildcards.arch):
         inputs["clusters"] = paths.clusters(wildcards.dataset, wildcards.k)
     return inputs
 
 
-def training_inputs(wildcards):
-    """A run's inputs, its masks, and ingest.json: how patches were cut, which the checkpoint carries."""
-    return {
-        **run_inputs(wildcards),
-        "masks": supervision_masks(wildcards),
-        "ingest": paths.ingest_summary(wildcards.dataset),
-    }
-
-
 def evaluation_inputs(wildcards):
-    model = paths.run_file(wildcards.dataset, RunSpec.from_wildcards(wildcards), "model")
-    return {**run_inputs(wildcards), "model": model, "truth": score_masks_path(wildcards.dataset)}
+    """What scoring a run reads: its predictions (written by its training job), the lesions, the
+    reference masks, the clusters where the model predicts them, and the patches only to export masks."""
+    run = RunSpec.from_wildcards(wildcards)
+    inputs = {
+        "lesions": paths.lesions(wildcards.dataset),
+        "truth": score_masks_path(wildcards.dataset),
+        **{key: paths.run_file(wildcards.dataset, run, key) for key in ("predictions", "class_logits")},
+    }
+    if needs_clusters(wildcards.arch):
+        inputs["clusters"] = paths.clusters(wildcards.dataset, wildcards.k)
+    if CONFIG.evaluation.export_masks:
+        inputs["images"] = paths.images(wildcards.dataset)
+    return inputs
 
 
 def run_path(key):
@@ -138,7 +145,8 @@ def run_path(key):
 
 # -- report ---------------------------------------------------------------------------------
 STUDIES = CONFIG.experiment.studies
-# Run files written by evaluation, which an unscored dataset never has.
+# Run files the report reads for scored datasets only (metrics: written by evaluation, which an
+# unscored dataset never has; predictions: shown beside the reference masks).
 EVALUATED = ("metrics", "predictions")
 
 

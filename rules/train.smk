@@ -18,6 +18,8 @@ rule train:
         model=run_path("model"),
         history=run_path("history"),
         run=run_path("record"),
+        predictions=run_path("predictions"),
+        class_logits=run_path("class_logits"),
     log:
         run_path("train_log"),
     benchmark:
@@ -43,20 +45,19 @@ rule evaluate:
     input:
         unpack(evaluation_inputs),
     output:
+        # per-lesion masks a person can open (config evaluation.export_masks; default off)
         **({"masks": directory(run_path("masks"))} if CONFIG.evaluation.export_masks else {}),
         metrics=run_path("metrics"),
-        predictions=run_path("predictions"),
-        # per-lesion masks a person can open (config evaluation.export_masks; default off)
     log:
         run_path("evaluate_log"),
     wildcard_constraints:
         # a dataset with score_against: none is trained, never evaluated ("(?!)" matches nothing)
         dataset="|".join(SCORED) or "(?!)",
-    threads: CONFIG.training.threads
+    # Scoring only (the train job predicted): numpy on one CPU, no GPU.
+    threads: 1
     resources:
-        gpu=1,  # it claims a GPU like training: the GPU limit must count it
-        mem_mb=CONFIG.training.mem_mb,
-        runtime=runtime_per_attempt(60),
+        mem_mb=2000,
+        runtime=runtime_per_attempt(30),
     params:
         metrics=CONFIG.evaluation.metrics,
         code=script_code("evaluate.py"),

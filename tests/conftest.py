@@ -138,6 +138,19 @@ def planned_reasons(result: subprocess.CompletedProcess) -> dict[str, set[str]]:
     return reasons
 
 
+# Session fixtures are built once per pytest-xdist worker: the tests of each go to one worker
+# (``--dist loadgroup``, pyproject.toml), so each is built once per run.
+SHARED_FIXTURES = ("finished_run", "pristine_datasets")
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        for name in SHARED_FIXTURES:
+            if name in item.fixturenames:
+                item.add_marker(pytest.mark.xdist_group(name))
+                break
+
+
 @pytest.fixture(scope="session")
 def finished_run(tmp_path_factory) -> Path:
     """A working directory where the tiny workflow ran to the end (with its ``config.yaml``).

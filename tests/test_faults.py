@@ -28,6 +28,7 @@ CONFIG = {
     },
     "experiment": {**TINY["experiment"], "studies": {"main": {"models": ["a1"]}}},
     "training": {**TINY["training"], "epochs": 2, "patience": 2},
+    "evaluation": {"export_masks": True},  # an evaluate job with a second output to be killed before
     "pseudolabels": {"grabcut_iterations": 1, "shards": 1},
 }
 TARGET = "results/tables/table1.md"  # ingest, pseudo-labels, training, evaluation and a report table
@@ -36,7 +37,7 @@ KILLS = [
     ("ingest", "*/synth_ham/patches/images.npy", "results/synth_ham/lesions.parquet"),
     ("pseudolabel_shard", "*/pseudo/shards/0.npz", "results/synth_ham/pseudo/ellipse.npy"),
     ("train", "*/runs/*/state/last.pt", "results/synth_ham/runs/*/model.pt"),  # after epoch 1 of 2
-    ("evaluate", "*/runs/*/metrics.parquet", "results/synth_ham/runs/*/predictions.npy"),
+    ("evaluate", "*/runs/*/metrics.parquet", "results/synth_ham/runs/*/masks"),  # before the exported masks
     ("report_table1", "*/tables/table1.md", "results/tables/table1.csv"),
 ]
 # Files that record when or how long something ran, not what it computed.

@@ -2,6 +2,8 @@
 and what depends on it, and nothing upstream."""
 
 import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -12,11 +14,19 @@ from tests.conftest import REPO, clean_env, planned_jobs, planned_reasons, snake
 SCRIPTS = REPO / "workflow_scripts"
 
 
+def test_the_evaluation_job_imports_no_torch():
+    code = "import sys, lesionmtl.evaluation, lesionmtl.io; print('torch' in sys.modules)"
+    assert subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout == "False\n"
+
+
 def test_a_scripts_modules_are_what_it_imports_transitively():
     train = provenance.script_modules(SCRIPTS / "train.py")
     # training.py imports models.py, which imports the architecture registry
     assert {"lesionmtl.training", "lesionmtl.models", "lesionmtl.architectures", "lesionmtl.devices"} <= set(train)
-    assert "lesionmtl.clustering" not in train and "lesionmtl.logs" not in train
+    assert "lesionmtl.metrics" not in train and "lesionmtl.logs" not in train
+    # scoring needs no torch: the train job predicted
+    evaluate = provenance.script_modules(SCRIPTS / "evaluate.py")
+    assert "lesionmtl.metrics" in evaluate and not {"lesionmtl.inference", "lesionmtl.models"} & set(evaluate)
     # an import inside a function counts: the parameter table builds the models
     assert "lesionmtl.models" in provenance.script_modules(SCRIPTS / "report.py")
     # a relative import inside a subpackage resolves against it
@@ -33,7 +43,7 @@ def test_the_hash_changes_with_the_code_it_covers_only(tmp_path, monkeypatch):
     with open(copy / "clustering.py", "a") as handle:
         handle.write("\n# an edit\n")
     changed = {name for name, h in before.items() if provenance.code_hash(SCRIPTS / name) != h}
-    assert changed == {"cluster.py", "evaluate.py"}  # evaluation pairs ACoseg partners by shape features
+    assert changed == {"cluster.py", "train.py"}  # a train job predicts, pairing ACoseg partners by shape features
 
 
 @pytest.fixture(scope="module")
@@ -59,8 +69,8 @@ REPORTS = "report_*"
 @pytest.mark.parametrize(
     ("module", "stages"),
     [
-        ("clustering.py", {"cluster", "evaluate"}),
-        ("models.py", {"train", "evaluate", REPORTS}),
+        ("clustering.py", {"cluster", "train"}),
+        ("models.py", {"train", REPORTS}),
         ("runspec.py", {REPORTS}),
     ],
 )

@@ -18,7 +18,7 @@ from tests.conftest import REPO, TINY, snakemake
 PROFILE = REPO / "profiles" / "slurm"
 PAPER_CONFIG = REPO / "configs" / "paper.yaml"
 
-GPU_RULES = {"train", "evaluate"}
+GPU_RULES = {"train"}  # evaluation scores the predictions its training job wrote: a CPU job
 # A user's own (global) profile: what only they know. The workflow's profile must not hide it.
 USER_PROFILE = {
     "default-resources": {"slurm_account": "lesion_acct", "slurm_partition": "cpu_test"},
@@ -144,7 +144,6 @@ def test_dry_run_of_the_paper_config_with_account_and_partitions_on_the_command_
         "slurm_partition=cpu_test",
         "--set-resources",
         "train:slurm_partition=gpu_test",
-        "evaluate:slurm_partition=gpu_test",
         cores=None,
     )
     assert result.returncode == 0, result.stderr[-3000:]

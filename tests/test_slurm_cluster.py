@@ -59,7 +59,7 @@ PROMISED = {
     "ingest": ("cpu", 1, 8000, lambda attempt: 120 * attempt, False),
     "pseudolabel_shard": ("cpu", 1, 4000, lambda attempt: 60 * attempt, False),
     "train": ("gpu", TRAINING["threads"], TRAINING["mem_mb"], train_minutes, True),
-    "evaluate": ("gpu", TRAINING["threads"], TRAINING["mem_mb"], lambda attempt: 60 * attempt, True),
+    "evaluate": ("cpu", 1, 2000, lambda attempt: 30 * attempt, False),
 }
 LOCAL = {"fetch", "cluster", "pseudolabels", "all"}  # + every report_* rule
 # Training: 250 epochs of ~0.5-1.3 s here, past its one-minute limit at any plausible speed.

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
 
@@ -45,10 +46,10 @@ def test_only_unscored_data_trains_and_builds_the_report_without_scores(raw):
     result = snakemake(work)
     assert result.returncode == 0, result.stderr[-5000:]
     run = work / "results/own/runs" / RUN
-    assert {"model.pt", "history.parquet", "run.json"} <= {p.name for p in run.iterdir()}
-    assert not list((work / "results").rglob("metrics.parquet")) and not list(
-        (work / "results").rglob("predictions.npy")
-    )
+    # trained and predicted (every lesion's mask), never scored
+    assert {"model.pt", "history.parquet", "run.json", "predictions.npy"} <= {p.name for p in run.iterdir()}
+    assert np.load(run / "predictions.npy").shape[0] == len(pd.read_parquet(work / "results/own/lesions.parquet"))
+    assert not list((work / "results").rglob("metrics.parquet"))
     data = (work / "results/tables/data.md").read_text()
     assert "| own |" in data and "not scored" in data
     assert not (work / "results/tables/table1.md").exists()

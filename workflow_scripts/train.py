@@ -4,10 +4,14 @@ log_to(snakemake.log[0])
 
 from pathlib import Path
 
-from lesionmtl.checkpoints import DataSource
-from lesionmtl.training import TrainConfig, load_training_data, train_run
+import pandas as pd
 
-w, p = snakemake.wildcards, snakemake.params
+from lesionmtl.checkpoints import DataSource
+from lesionmtl.inference import Predictor, predict_lesions
+from lesionmtl.io import save_npy
+from lesionmtl.training import TrainConfig, discard_state, load_training_data, train_run
+
+w, p, inputs, out = snakemake.wildcards, snakemake.params, snakemake.input, snakemake.output
 config = TrainConfig(
     arch=w.arch,
     seed=int(w.seed),
@@ -17,11 +21,17 @@ config = TrainConfig(
     **p.training,
 )
 data = load_training_data(
-    Path(snakemake.input.lesions),
-    Path(snakemake.input.images),
-    Path(snakemake.input.masks),
-    Path(snakemake.input.clusters) if "clusters" in snakemake.input.keys() else None,
+    Path(inputs.lesions),
+    Path(inputs.images),
+    Path(inputs.masks),
+    Path(inputs.clusters) if "clusters" in inputs.keys() else None,
 )
-out = snakemake.output
-source = DataSource.from_ingest_json(Path(snakemake.input.ingest), w.dataset, w.supervision)
-train_run(config, data, Path(out.model), Path(out.history), Path(out.run), Path(p.state_dir), source)
+source = DataSource.from_ingest_json(Path(inputs.ingest), w.dataset, w.supervision)
+train_run(config, data, Path(out.model), Path(out.history), Path(out.run), Path(p.state_dir), source, keep_state=True)
+# Predicted here, where the model already is: the evaluation job then needs no torch.
+prediction = predict_lesions(
+    Predictor.from_checkpoint(out.model, device=config.device), pd.read_parquet(inputs.lesions), data.images
+)
+save_npy(out.predictions, prediction.masks())
+save_npy(out.class_logits, prediction.logits_array())
+discard_state(Path(p.state_dir))  # only now: a job killed while predicting resumes after its last epoch
