@@ -21,7 +21,6 @@ RUN_FILES = {
     "record": "run.json",
     "state": "state",
     "train_log": "train.log",
-    "train_benchmark": "train_benchmark.tsv",
     "predictions": "predictions.npy",  # (N, h, w) bool, by patch row: the best checkpoint's masks
     "class_logits": "class_logits.npy",  # (N, K) float32 cluster logits; (N, 0) without a cluster head
     "metrics": "metrics.parquet",

@@ -20,10 +20,10 @@ rule train:
         run=run_path("record"),
         predictions=run_path("predictions"),
         class_logits=run_path("class_logits"),
+    # No `benchmark:`: run.json records the run's times, and Snakemake's sampler (psutil's memory
+    # map of each torch process, every 0.5 s at first) took ~6% of a core in the default run.
     log:
         run_path("train_log"),
-    benchmark:
-        run_path("train_benchmark")
     threads: CONFIG.training.threads
     resources:
         gpu=1,

@@ -79,6 +79,26 @@ def test_table1_reports_mm_where_spacing_is_known_and_hd95():
     assert "AVD (mm)" not in without.columns
 
 
+def test_table1_sets_each_difference_against_the_seed_noise():
+    metrics = _metrics(6, 2, spacing=False)
+    # A1+L's seed 1 scores 10 Dice points lower than its seed 0: a spread of ~7 points
+    metrics.loc[(metrics["arch"] == "a1l") & (metrics["seed"] == 1), "dice"] -= 0.10
+    summary = table1(metrics, ["ct"]).set_index("arch")
+    runs = metrics.groupby(["arch", "seed"])["dice"].mean().unstack() * 100
+    diff = runs.loc["a1l"].mean() - runs.loc["a1"].mean()
+    noise = 2 * np.sqrt(runs.loc["a1l"].var(ddof=1) / 2 + runs.loc["a1"].var(ddof=1) / 2)
+    assert summary.loc["a1l", "dice_diff_vs_a1"] == pytest.approx(diff)
+    assert summary.loc["a1l", "dice_diff_noise"] == pytest.approx(noise)
+    assert np.isnan(summary.loc["a1", "dice_diff_vs_a1"])
+    cell = table1_display(table1(metrics, ["ct"])).set_index("Model").loc["A1+L", "Dice vs A1 ± seed noise"]
+    assert cell == f"{diff:+.2f} ± {noise:.2f}: within seed noise" and abs(diff) < noise
+    # without the spread the same kind of gain stands out; with one seed nothing can be said
+    steady = table1_display(table1(_metrics(6, 2, spacing=False, seed=3), ["ct"])).set_index("Model")
+    assert steady.loc["A1+L", "Dice vs A1 ± seed noise"].endswith("beyond seed noise")
+    one_seed = table1_display(table1(metrics[metrics["seed"] == 0], ["ct"])).set_index("Model")
+    assert one_seed.loc["A1+L", "Dice vs A1 ± seed noise"].endswith("(one seed: noise unknown)")
+
+
 def test_data_table_counts_the_dropped_lesions_per_split_beside_the_papers(tmp_path):
     write_synthetic("lits", tmp_path / "raw", n_cases=4, image_size=128, seed=6)
     ingest("lits", tmp_path / "raw", tmp_path / "out", patch_size=32, seed=0, min_area=40)

@@ -30,7 +30,13 @@ def test_every_table_has_its_rows_and_columns(finished_run):
     )
     for metric in ("iou", "dice", "vs", "center_error", "perimeter_error", "avd", "hausdorff"):
         assert table1[f"{metric}_mean"].notna().all() and f"{metric}_change_pct" in table1
-    assert {"n_empty", "seeds", "dice_p_vs_a1", "dice_p_vs_acoseg"} <= set(table1.columns)
+    assert {"n_empty", "seeds", "dice_p_vs_a1", "dice_p_vs_acoseg", "dice_diff_vs_a1", "dice_diff_noise"} <= set(
+        table1.columns
+    )
+    # one seed in the tiny run: each difference from A1 is shown, its seed noise unknown
+    others = table1[table1["model"] != "A1"]
+    assert others["dice_diff_vs_a1"].notna().all() and others["dice_diff_noise"].isna().all()
+    assert "(one seed: noise unknown)" in (tables / "table1.md").read_text()
     assert ((table1["dice_mean"] >= 0) & (table1["dice_mean"] <= 100)).all()
     assert "A1+L" in (tables / "table1.md").read_text() and (tables / "table1.tex").read_text().startswith(
         "\\begin{table}"
@@ -39,6 +45,9 @@ def test_every_table_has_its_rows_and_columns(finished_run):
     table2 = pd.read_csv(tables / "table2.csv")
     assert len(table2) == 6 and (table2["device"] == "cpu").all() and (table2["hours_mean"] > 0).all()
     assert "CPU hours" in (tables / "table2.md").read_text()
+    # 2 epochs with patience 2 cannot stop early; the best epoch is one of the two
+    assert table2["stopped_mean"].eq(0).all() and table2["best_epoch_mean"].between(1, 2).all()
+    assert "Stopped early" in (tables / "table2.md").read_text()
     for ds in DATASETS:
         rows = pd.read_csv(tables / f"table3-5_{ds}.csv")
         assert sorted(rows["supervision"]) == ["ellipse", "grabcut"] and {

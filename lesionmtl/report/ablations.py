@@ -19,8 +19,9 @@ SUPERVISION_NAMES = {"grabcut": "GrabCut", "ellipse": "Ellipse", "full": "Fully-
 
 def training_time(runs: pd.DataFrame, datasets: list[str], outputs: dict, data_label: str) -> pd.DataFrame:
     """Table 2: training time to convergence (the runs' own records), GPU or CPU hours."""
-    runs = runs.assign(hours=runs["train_seconds"] / 3600.0)
-    summary = model_order(over_seeds(runs, ["dataset", "arch", "device"], ["hours", "epochs_run"]), datasets)
+    runs = runs.assign(hours=runs["train_seconds"] / 3600.0, stopped=runs["stopped_early"].astype(float))
+    summary = over_seeds(runs, ["dataset", "arch", "device"], ["hours", "epochs_run", "best_epoch", "stopped"])
+    summary = model_order(summary, datasets)
     unit = {"cuda": "GPU hours", "cpu": "CPU hours"}
     display = pd.DataFrame(
         {
@@ -30,9 +31,16 @@ def training_time(runs: pd.DataFrame, datasets: list[str], outputs: dict, data_l
                 f"{mean_std(row, 'hours', 4)} {unit.get(row['device'], row['device'])}" for _, row in summary.iterrows()
             ],
             "Epochs": [mean_std(row, "epochs_run", 1) for _, row in summary.iterrows()],
+            "Best epoch": [mean_std(row, "best_epoch", 1) for _, row in summary.iterrows()],
+            "Stopped early": [
+                f"{round(row['stopped_mean'] * row['seeds'])} of {row['seeds']}" for _, row in summary.iterrows()
+            ],
         }
     )
-    title = f"Table 2 ({data_label}): training time until early stopping or the epoch budget, mean ± std over seeds"
+    title = (
+        f"Table 2 ({data_label}): training time until early stopping or the epoch budget, mean ± std over "
+        "seeds; stopped early: runs that ended by patience (validation loss not improving) before the epoch budget"
+    )
     write_table(display, summary, outputs, title)
     return summary
 

@@ -45,6 +45,7 @@ def collect_runs(records: list[str | Path]) -> pd.DataFrame:
                 "train_seconds": facts["train_seconds"],
                 "epochs_run": facts["epochs_run"],
                 "best_epoch": facts["best_epoch"],
+                "stopped_early": bool(facts["stopped_early"]),
                 "parameters": facts["parameters"],
             }
         )

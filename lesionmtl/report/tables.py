@@ -159,6 +159,8 @@ def table1(metrics: pd.DataFrame, datasets: list[str]) -> pd.DataFrame:
         with np.errstate(divide="ignore", invalid="ignore"):
             change = 100.0 * (summary[f"{column}_mean"] - base) / base
         summary[f"{column}_change_pct"] = np.where((summary["arch"] == BASELINE) | (base == 0), np.nan, change)
+    dice_vs_baseline = seed_noise(summary, "dice")
+    summary["dice_diff_vs_a1"], summary["dice_diff_noise"] = dice_vs_baseline["diff"], dice_vs_baseline["noise"]
     for baseline in (BASELINE, COSEG_BASELINE):
         tests = [
             wilcoxon_p(metrics, row.dataset, row.arch, baseline) if row.arch == PROPOSED else (np.nan, 0)
@@ -167,6 +169,26 @@ def table1(metrics: pd.DataFrame, datasets: list[str]) -> pd.DataFrame:
         summary[f"dice_p_vs_{baseline}"] = [p for p, _ in tests]
         summary[f"dice_groups_vs_{baseline}"] = [n for _, n in tests]
     return summary
+
+
+def seed_noise(summary: pd.DataFrame, column: str) -> pd.DataFrame:
+    """Each model's difference from A1 in ``column`` (its mean over seeds minus A1's) and the seed
+    noise of that difference: 2 standard errors, ``2 * sqrt(sd^2/n + sd_A1^2/n_A1)`` from the seed
+    spreads (~95% if seeds vary normally); NaN for A1 itself and where a side has one seed."""
+    base = summary[summary["arch"] == BASELINE].set_index("dataset")
+    mean, sd, n = (summary["dataset"].map(base[key]) for key in (f"{column}_mean", f"{column}_std", "seeds"))
+    diff = (summary[f"{column}_mean"] - mean).where(summary["arch"] != BASELINE)
+    noise = 2 * np.sqrt(summary[f"{column}_std"] ** 2 / summary["seeds"] + sd**2 / n)
+    return pd.DataFrame({"diff": diff, "noise": noise.where((summary["seeds"] > 1) & (n > 1) & diff.notna())})
+
+
+def _noise_cell(diff: float, noise: float) -> str:
+    if np.isnan(diff):
+        return "-"
+    if np.isnan(noise):
+        return f"{diff:+.2f} (one seed: noise unknown)"
+    verdict = "beyond" if abs(diff) > noise else "within"
+    return f"{diff:+.2f} ± {noise:.2f}: {verdict} seed noise"
 
 
 def table1_display(summary: pd.DataFrame) -> pd.DataFrame:
@@ -183,6 +205,7 @@ def table1_display(summary: pd.DataFrame) -> pd.DataFrame:
             cells[heading] = mean_std(row, column) + (f" ({change:+.2f}%)" if not np.isnan(change) else "")
         cells["Empty preds"] = str(row["n_empty"])
         cells["Seeds"] = str(row["seeds"])
+        cells["Dice vs A1 ± seed noise"] = _noise_cell(row["dice_diff_vs_a1"], row["dice_diff_noise"])
         p_values = [
             f"vs {name} {row[f'dice_p_vs_{b}']:.2g} ({row[f'dice_groups_vs_{b}']} groups)"
             for b, name in ((b, MODEL_NAMES[b]) for b in (BASELINE, COSEG_BASELINE))
@@ -198,7 +221,9 @@ def write_table1(metrics: pd.DataFrame, datasets: list[str], outputs: dict, data
     title = (
         f"Table 1 ({data_label}): segmentation quality on the test split, mean ± std over seeds, "
         "% change vs A1; best in bold. IoU, Dice, VS in %, higher is better; distances in pixels "
-        "of the patch, and in mm where the data has a pixel spacing, lower is better. p: paired "
+        "of the patch, and in mm where the data has a pixel spacing, lower is better. Dice vs A1: "
+        "the difference in Dice points and its seed noise, 2 standard errors from the two models' "
+        "spreads over seeds (a difference within it is what another set of seeds could undo). p: paired "
         "Wilcoxon signed-rank test of A1+L's Dice against the baseline's, on the mean Dice of each "
         "group (patient, volume or lesion_id: lesions of one group are not independent) over its "
         "test lesions and all seeds."
