@@ -138,17 +138,28 @@ def planned_reasons(result: subprocess.CompletedProcess) -> dict[str, set[str]]:
     return reasons
 
 
-# Session fixtures are built once per pytest-xdist worker: the tests of each go to one worker
-# (``--dist loadgroup``, pyproject.toml), so each is built once per run.
+# Session and module fixtures are built once per pytest-xdist worker that needs them: the tests of
+# each expensive one go to one worker (``--dist loadgroup``, pyproject.toml), so it is built once.
 SHARED_FIXTURES = ("finished_run", "pristine_datasets")
 
 
+def shared_group(item: pytest.Item) -> str | None:
+    """The worker group of a test: the session fixture it shares, else its module where it uses a
+    module-scoped fixture, else none (any worker)."""
+    for name in SHARED_FIXTURES:
+        if name in item.fixturenames:
+            return name
+    fixtures = item._fixtureinfo.name2fixturedefs.values()
+    if any(defs[-1].scope == "module" for defs in fixtures):
+        return item.module.__name__
+    return None
+
+
+@pytest.hookimpl(tryfirst=True)  # before xdist's own hook reads the marks
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     for item in items:
-        for name in SHARED_FIXTURES:
-            if name in item.fixturenames:
-                item.add_marker(pytest.mark.xdist_group(name))
-                break
+        if group := shared_group(item):
+            item.add_marker(pytest.mark.xdist_group(group))
 
 
 @pytest.fixture(scope="session")
