@@ -122,7 +122,7 @@ def partner_rows(lesions: pd.DataFrame) -> np.ndarray:
     clusters use, known at test time), never with itself: deterministic, and it gives the
     attention a partner of like shape, as co-segmentation intends. Indexed by patch row.
     """
-    # sklearn takes ~1 s to import: only the evaluation of a paired (ACoseg) run pays it
+    # sklearn takes ~1 s to import: only the prediction of a paired (ACoseg) run pays it
     from sklearn.neighbors import NearestNeighbors
     from sklearn.preprocessing import StandardScaler
 
