@@ -2,9 +2,10 @@
 
 Loss (paper eq. 3): ``alpha_seg * BCE(mask) + alpha_cls * CE(cluster)``; models without a cluster
 head use the first term only. Early stopping watches the validation segmentation loss. After every
-epoch the whole training state (model, optimiser, RNG, early-stopping state, history) is written
-atomically to ``state_dir``, so a killed job restarted with the same arguments continues from its
-last complete epoch. On the CPU it ends with the same weights as an uninterrupted run; on CUDA,
+epoch the whole training state (model, optimiser, RNG, early-stopping state, history, best weights)
+is written atomically to ``state_dir`` (after the first epoch, then whenever ``state_every_s`` have
+passed since the last write: small CPU epochs need not each write the ~190 MB), so a killed job
+restarted with the same arguments continues from its last saved epoch. On the CPU it ends with the same weights as an uninterrupted run; on CUDA,
 where cuDNN picks non-deterministic kernels (``cudnn.benchmark``), with equally good ones.
 The state, like the final checkpoint (:mod:`lesionmtl.checkpoints`), holds only tensors and plain
 values and is loaded with ``weights_only=True``.
@@ -68,6 +69,12 @@ class TrainConfig:
     head_dropout: float = _TRAINING["head_dropout"]  # before the cluster head's linear layer (A1+L, U-Net+L)
     # The network's input canvas (lesionmtl.tensors.Canvas): crop, or reflect (the released 384x480).
     canvas: dict = field(default_factory=lambda: schema_defaults("training")["canvas"])
+    # Seconds between two writes of the resumable state (0: after every epoch); not a result setting.
+    state_every_s: float = 30.0
+
+
+# Settings that do not shape the result: a saved state resumes, and a checkpoint records, without them.
+RUNTIME_SETTINGS = ("threads", "device", "state_every_s")
 
 
 @dataclass
@@ -154,7 +161,7 @@ def _cluster_pair_batches(
 def _fingerprint(config: TrainConfig, data: TrainingData) -> str:
     """What a saved state must match to be resumed: the settings (not threads/device) and data."""
     digest = hashlib.sha256()
-    settings = {k: v for k, v in asdict(config).items() if k not in ("threads", "device")}
+    settings = {k: v for k, v in asdict(config).items() if k not in RUNTIME_SETTINGS}
     digest.update(json.dumps(settings, sort_keys=True).encode())
     for array in (data.images, data.masks, data.train_idx, data.val_idx, data.clusters):
         if array is not None:
@@ -205,6 +212,8 @@ class Trainer:
         if self.device.type == "cuda":
             torch.backends.cudnn.benchmark = True
         self.history: list[dict] = []
+        self.best_weights: dict[str, torch.Tensor] | None = None  # on the CPU, saved with the state
+        self._saved_at: float | None = None  # time.monotonic() of the last state write
         self.best_loss = float("inf")
         self.bad_epochs = 0
         self.fingerprint = _fingerprint(config, data)
@@ -300,11 +309,12 @@ class Trainer:
         """Record an epoch's history ``row``: early-stopping state, best weights, resumable state."""
         if row["val_seg_loss"] < self.best_loss:
             self.best_loss, self.bad_epochs = row["val_seg_loss"], 0
-            self._save_best()
+            self.best_weights = {k: v.detach().to("cpu", copy=True) for k, v in self.model.state_dict().items()}
         else:
             self.bad_epochs += 1
         self.history.append(row)
-        self._save_state()
+        if self._saved_at is None or time.monotonic() - self._saved_at >= self.config.state_every_s:
+            self._save_state()
         log.info(
             "epoch %d/%d  train loss %.4f  val seg loss %.4f  val dice %.3f%s  (%.1fs)",
             row["epoch"],
@@ -327,14 +337,12 @@ class Trainer:
             "history": self.history,
             "best_loss": self.best_loss,
             "bad_epochs": self.bad_epochs,
+            "best_weights": self.best_weights,
             "fingerprint": self.fingerprint,
         }
         with atomic_path(self.state_dir / "last.pt") as tmp:
             torch.save(state, tmp)
-
-    def _save_best(self) -> None:
-        with atomic_path(self.state_dir / "best.pt") as tmp:
-            torch.save(self.model.state_dict(), tmp)
+        self._saved_at = time.monotonic()
 
     def _resume(self) -> None:
         path = self.state_dir / "last.pt"
@@ -346,6 +354,9 @@ class Trainer:
         if state.get("fingerprint") != self.fingerprint:
             log.warning("ignoring %s: it belongs to a run with other settings or data", path)
             return
+        if "best_weights" not in state:
+            log.warning("ignoring %s: written by an older lesionmtl (best weights kept apart)", path)
+            return
         self.model.load_state_dict(state["model"])
         self.optimizer.load_state_dict(state["optimizer"])
         torch.set_rng_state(state["torch_rng"])
@@ -355,6 +366,7 @@ class Trainer:
         self.history = state["history"]
         self.best_loss = state["best_loss"]
         self.bad_epochs = state["bad_epochs"]
+        self.best_weights = state["best_weights"]
         log.info("resumed from %s after epoch %d", path, len(self.history))
 
     def finished(self) -> bool:
@@ -418,9 +430,9 @@ def train_run(
     wall = time.perf_counter()
     trainer = Trainer(config, data, state_dir)
     summary = trainer.fit()
-    best_state = torch.load(Path(state_dir) / "best.pt", map_location="cpu", weights_only=True)
+    best_state = trainer.best_weights
     environment = environment_facts(trainer.device)
-    settings = {k: v for k, v in asdict(config).items() if k not in ("threads", "device")}
+    settings = {k: v for k, v in asdict(config).items() if k not in RUNTIME_SETTINGS}
     checkpoint = build_checkpoint(
         best_state,
         model={

@@ -238,7 +238,7 @@ def test_a_training_job_out_of_time_is_resubmitted_with_more_time_and_resumes(ru
     states = [j["State"] for j in train]
     assert len(train) >= 2 and set(states[:-1]) == {"TIMEOUT"} and states[-1] == "COMPLETED", train
     assert [minutes(j["Timelimit"]) for j in train] == [train_minutes(i + 1) for i in range(len(train))]
-    # the last attempt went on from the state the one before it left after its last complete epoch
+    # the last attempt went on from the state the one before it left after its last saved epoch
     log = (workdir / RUN / "train.log").read_text()
     resumed = re.findall(r"resumed from \S+/state/last\.pt after epoch (\d+)", log)
     assert len(resumed) == 1 and 1 <= int(resumed[0]) < EPOCHS, log[-2000:]

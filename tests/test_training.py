@@ -75,7 +75,7 @@ def test_the_public_steps_are_the_training_loop(tmp_path):
     exactly as fit does."""
     torch.set_num_threads(1)
     data = squares(n=16, size=32)
-    config = TrainConfig(arch="a1l", encoder="resnet18", epochs=2, patience=2, seed=0)
+    config = TrainConfig(arch="a1l", encoder="resnet18", epochs=2, patience=2, seed=0, state_every_s=0)
     fitted = Trainer(config, data, tmp_path / "fit")
     fitted.fit()
     stepped = Trainer(config, data, tmp_path / "steps")
@@ -85,10 +85,28 @@ def test_the_public_steps_are_the_training_loop(tmp_path):
     pd.testing.assert_frame_equal(
         pd.DataFrame(fitted.history).drop(columns="seconds"), pd.DataFrame(stepped.history).drop(columns="seconds")
     )
-    assert (tmp_path / "steps" / "best.pt").exists() and (tmp_path / "steps" / "last.pt").exists()
+    state = torch.load(tmp_path / "steps" / "last.pt", weights_only=True)
+    assert len(state["history"]) == 2 and state["best_weights"].keys() == stepped.model.state_dict().keys()
     losses = stepped.train_step(data.train_idx[:4])
     assert set(losses) == {"loss", "seg_loss", "cls_loss"} and losses["cls_loss"] > 0
     assert losses["loss"] == pytest.approx(50 * losses["seg_loss"] + losses["cls_loss"], rel=1e-5)
+
+
+def test_short_epochs_write_the_state_after_the_first_and_then_every_state_every_s(tmp_path):
+    torch.set_num_threads(1)
+    data = squares(n=16, size=32)
+    config = TrainConfig(arch="a1", encoder="resnet18", epochs=3, patience=3, seed=0, state_every_s=3600)
+    straight = Trainer(config, data, tmp_path / "straight")
+    straight.fit()
+    killed = Trainer(config, data, tmp_path / "killed")
+    for epoch in (1, 2):  # the same run killed after epoch 2: only epoch 1's state was written
+        killed.on_epoch_end({"epoch": epoch, **killed.run_epoch(epoch), **killed.validate(), "seconds": 0.0})
+    assert len(torch.load(tmp_path / "killed" / "last.pt", weights_only=True)["history"]) == 1
+    resumed = Trainer(config, data, tmp_path / "killed")
+    resumed.fit()  # resumes after epoch 1 and ends as the uninterrupted run
+    assert [h["val_seg_loss"] for h in resumed.history] == [h["val_seg_loss"] for h in straight.history]
+    for name, weight in straight.best_weights.items():
+        assert torch.equal(weight, resumed.best_weights[name]), name
 
 
 def test_cluster_model_without_clusters_is_refused(tmp_path):
@@ -107,7 +125,7 @@ TRAIN_SCRIPT = textwrap.dedent(
     from lesionmtl.training import TrainConfig, train_run
     torch.set_num_threads(1)
     out = Path(sys.argv[1])
-    config = TrainConfig(arch="a1l", encoder="resnet18", epochs=4, patience=4, seed=3, threads=1)
+    config = TrainConfig(arch="a1l", encoder="resnet18", epochs=4, patience=4, seed=3, threads=1, state_every_s=0)
     train_run(config, squares(n=24, size=32), out / "model.pt", out / "history.parquet", out / "run.json", out / "state")
     """
 )
