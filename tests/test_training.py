@@ -70,6 +70,13 @@ def test_early_stopping_stops_when_validation_loss_stalls(tmp_path):
     assert facts["epochs_run"] - facts["best_epoch"] == 1
 
 
+def step_epochs(trainer: Trainer, epochs: int | None = None) -> None:
+    """Run epochs by hand through the public steps, as fit does: ``epochs`` of them, or until done."""
+    while not trainer.finished() and (epochs is None or len(trainer.history) < epochs):
+        epoch = len(trainer.history) + 1
+        trainer.on_epoch_end({"epoch": epoch, **trainer.run_epoch(epoch), **trainer.validate(), "seconds": 0.0})
+
+
 def test_the_public_steps_are_the_training_loop(tmp_path):
     """Driving run_epoch / validate / on_epoch_end by hand (as benchmarks and variants do) trains
     exactly as fit does."""
@@ -79,9 +86,7 @@ def test_the_public_steps_are_the_training_loop(tmp_path):
     fitted = Trainer(config, data, tmp_path / "fit")
     fitted.fit()
     stepped = Trainer(config, data, tmp_path / "steps")
-    while not stepped.finished():
-        epoch = len(stepped.history) + 1
-        stepped.on_epoch_end({"epoch": epoch, **stepped.run_epoch(epoch), **stepped.validate(), "seconds": 0.0})
+    step_epochs(stepped)
     pd.testing.assert_frame_equal(
         pd.DataFrame(fitted.history).drop(columns="seconds"), pd.DataFrame(stepped.history).drop(columns="seconds")
     )
@@ -98,9 +103,7 @@ def test_short_epochs_write_the_state_after_the_first_and_then_every_state_every
     config = TrainConfig(arch="a1", encoder="resnet18", epochs=3, patience=3, seed=0, state_every_s=3600)
     straight = Trainer(config, data, tmp_path / "straight")
     straight.fit()
-    killed = Trainer(config, data, tmp_path / "killed")
-    for epoch in (1, 2):  # the same run killed after epoch 2: only epoch 1's state was written
-        killed.on_epoch_end({"epoch": epoch, **killed.run_epoch(epoch), **killed.validate(), "seconds": 0.0})
+    step_epochs(Trainer(config, data, tmp_path / "killed"), 2)  # killed after epoch 2: epoch 1's state only
     assert len(torch.load(tmp_path / "killed" / "last.pt", weights_only=True)["history"]) == 1
     resumed = Trainer(config, data, tmp_path / "killed")
     resumed.fit()  # resumes after epoch 1 and ends as the uninterrupted run
