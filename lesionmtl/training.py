@@ -1,11 +1,12 @@
 """One training loop for every model: joint loss, Adam, early stopping, resumable checkpoints.
 
 Loss (paper eq. 3): ``alpha_seg * BCE(mask) + alpha_cls * CE(cluster)``; models without a cluster
-head use the first term only. Early stopping watches the validation segmentation loss. After every
-epoch the whole training state (model, optimiser, RNG, early-stopping state, history, best weights)
-is written atomically to ``state_dir`` (after the first epoch, then whenever ``state_every_s`` have
-passed since the last write: small CPU epochs need not each write the ~190 MB), so a killed job
-restarted with the same arguments continues from its last saved epoch. On the CPU it ends with the same weights as an uninterrupted run; on CUDA,
+head use the first term only. Early stopping watches the validation segmentation loss. The whole
+training state (model, optimiser, RNG, early-stopping state, history, best weights) is written
+atomically to ``state_dir`` after the first epoch, then after each epoch that ends
+``state_every_s`` or more after the last write (short CPU epochs need not each write ~190 MB), so
+a killed job restarted with the same arguments continues from its last saved epoch. On the CPU it
+ends with the same weights as an uninterrupted run; on CUDA,
 where cuDNN picks non-deterministic kernels (``cudnn.benchmark``), with equally good ones.
 The state, like the final checkpoint (:mod:`lesionmtl.checkpoints`), holds only tensors and plain
 values and is loaded with ``weights_only=True``.
@@ -159,7 +160,7 @@ def _cluster_pair_batches(
 
 
 def _fingerprint(config: TrainConfig, data: TrainingData) -> str:
-    """What a saved state must match to be resumed: the settings (not threads/device) and data."""
+    """What a saved state must match to be resumed: the settings (not RUNTIME_SETTINGS) and data."""
     digest = hashlib.sha256()
     settings = {k: v for k, v in asdict(config).items() if k not in RUNTIME_SETTINGS}
     digest.update(json.dumps(settings, sort_keys=True).encode())
@@ -200,7 +201,8 @@ class Trainer:
             head_dropout=config.head_dropout,
         ).to(self.device, memory_format=memory_format(self.device))
         # The fused kernel: one pass over all parameters instead of ~10 per tensor; on the CPU it
-        # cut the default model's optimiser step from 60 to 18 ms of a 290 ms step (benchmarks/).
+        # cut the default model's optimiser step from 60 to 18 ms of a 290 ms step (a one-off
+        # reading, 2026-12-02, benchmarks/README.md).
         self.optimizer = torch.optim.Adam(
             self.model.parameters(), lr=config.lr, fused=self.device.type in ("cpu", "cuda")
         )

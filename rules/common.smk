@@ -108,18 +108,21 @@ def supervision_masks(wildcards):
     return paths.pseudo_masks(wildcards.dataset, wildcards.supervision)
 
 
+def cluster_inputs(wildcards):
+    """The clusters of the run's K, where its architecture trains on or predicts them."""
+    return {"clusters": paths.clusters(wildcards.dataset, wildcards.k)} if needs_clusters(wildcards.arch) else {}
+
+
 def training_inputs(wildcards):
     """A run's patches, its masks, the clusters where the architecture uses them, and ingest.json:
     how patches were cut, which the checkpoint carries."""
-    inputs = {
+    return {
         "lesions": paths.lesions(wildcards.dataset),
         "images": paths.images(wildcards.dataset),
         "masks": supervision_masks(wildcards),
         "ingest": paths.ingest_summary(wildcards.dataset),
+        **cluster_inputs(wildcards),
     }
-    if needs_clusters(wildcards.arch):
-        inputs["clusters"] = paths.clusters(wildcards.dataset, wildcards.k)
-    return inputs
 
 
 def evaluation_inputs(wildcards):
@@ -130,9 +133,8 @@ def evaluation_inputs(wildcards):
         "lesions": paths.lesions(wildcards.dataset),
         "truth": score_masks_path(wildcards.dataset),
         **{key: paths.run_file(wildcards.dataset, run, key) for key in ("predictions", "class_logits")},
+        **cluster_inputs(wildcards),
     }
-    if needs_clusters(wildcards.arch):
-        inputs["clusters"] = paths.clusters(wildcards.dataset, wildcards.k)
     if CONFIG.evaluation.export_masks:
         inputs["images"] = paths.images(wildcards.dataset)
     return inputs

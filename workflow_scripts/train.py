@@ -34,4 +34,4 @@ prediction = predict_lesions(
 )
 save_npy(out.predictions, prediction.masks())
 save_npy(out.class_logits, prediction.logits_array())
-discard_state(Path(p.state_dir))  # only now: a job killed while predicting resumes after its last epoch
+discard_state(Path(p.state_dir))  # only now: a job killed while predicting resumes from its last saved epoch
