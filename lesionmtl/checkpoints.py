@@ -6,7 +6,7 @@ runs on loading). Its sections:
 
 - ``format``, ``version``: this layout (:data:`FORMAT`, :data:`VERSION`).
 - ``model``: ``arch``, ``encoder``, ``n_clusters`` (K, or None), ``in_channels``, ``head_dropout``,
-  ``parameters``.
+  ``output_stride`` (absent in older checkpoints: 16), ``parameters``.
 - ``input``: how a uint8 patch becomes the model input: ``patch_size`` [h, w], ``channels``,
   ``scale`` (x / 255), ImageNet ``mean`` and ``std`` per channel, padding to ``pad_multiple``,
   and the ``canvas`` (:class:`~lesionmtl.tensors.Canvas`; absent in older checkpoints: crop).

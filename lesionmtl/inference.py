@@ -62,6 +62,7 @@ class Predictor:
             n_clusters=spec["n_clusters"],
             in_channels=spec["in_channels"],
             head_dropout=spec["head_dropout"],
+            output_stride=spec.get("output_stride", 16),  # absent in checkpoints before the switch
         )
         model.load_state_dict(checkpoint.pop("state_dict"))
         return cls(model, {"model": spec, **checkpoint}, select_device(device), batch_size)

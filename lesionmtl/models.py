@@ -39,11 +39,13 @@ def build_model(
     encoder_weights: str | None = TRAINING_DEFAULTS["encoder_weights"],
     in_channels: int = 3,
     head_dropout: float = TRAINING_DEFAULTS["head_dropout"],
+    output_stride: int = TRAINING_DEFAULTS["output_stride"],
 ) -> nn.Module:
     """Build A1 (DeepLabV3+), A1+L (with cluster head), or the U-Net counterparts.
 
     ``encoder_weights`` is ``"imagenet"`` for the paper's runs and ``None`` offline: weights are
     never fetched implicitly. ``head_dropout`` applies to the cluster head only (0: none).
+    ``output_stride`` (8 or 16) is the DeepLabV3+ encoder's (dilated last stages at 8); U-Net ignores it.
     """
     spec = architecture(arch)
     aux_params = None
@@ -62,6 +64,8 @@ def build_model(
         classes=1,
         aux_params=aux_params,
     )
+    if spec.builder != "unet":  # U-Net decodes every encoder stage: no output stride to set
+        common["encoder_output_stride"] = output_stride
     return BUILDERS[spec.builder](**common)
 
 

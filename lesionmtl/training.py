@@ -67,6 +67,7 @@ class TrainConfig:
     threads: int | None = None  # None: torch's own choice (the workflow passes the job's threads)
     device: str = _TRAINING["device"]
     mixed_precision: bool = _TRAINING["mixed_precision"]  # bf16 autocast, CUDA only
+    output_stride: int = _TRAINING["output_stride"]  # DeepLabV3+ encoder: 16 (paper) or 8
     head_dropout: float = _TRAINING["head_dropout"]  # before the cluster head's linear layer (A1+L, U-Net+L)
     # The network's input canvas (lesionmtl.tensors.Canvas): crop, or reflect (the released 384x480).
     canvas: dict = field(default_factory=lambda: schema_defaults("training")["canvas"])
@@ -199,6 +200,7 @@ class Trainer:
             n_clusters=data.n_clusters if config.arch in WITH_CLUSTER_HEAD else None,
             encoder_weights=config.encoder_weights,
             head_dropout=config.head_dropout,
+            output_stride=config.output_stride,
         ).to(self.device, memory_format=memory_format(self.device))
         # The fused kernel: one pass over all parameters instead of ~10 per tensor; on the CPU it
         # cut the default model's optimiser step from 60 to 18 ms of a 290 ms step (a one-off
@@ -443,6 +445,7 @@ def train_run(
             "n_clusters": data.n_clusters if config.arch in WITH_CLUSTER_HEAD else None,
             "in_channels": 3,
             "head_dropout": config.head_dropout,
+            "output_stride": config.output_stride,
             "parameters": count_parameters(trainer.model),
         },
         patch_hw=data.images.shape[1:3],

@@ -39,6 +39,7 @@ def test_checkpoint_says_how_patches_were_cut_and_what_it_learnt_from(lits_run):
         "n_clusters": None,
         "in_channels": 3,
         "head_dropout": 0.2,
+        "output_stride": 16,
         "parameters": facts["model"]["parameters"],
     }
     assert facts["input"]["patch_size"] == [32, 32] and facts["input"]["pad_multiple"] == 16
@@ -68,6 +69,21 @@ def test_predictor_rebuilds_the_model_from_the_checkpoint_alone(lits_run):
     # Batching does not change the result.
     one_by_one = Predictor.from_checkpoint(run / "model.pt", batch_size=1).predict(images)
     np.testing.assert_allclose(one_by_one.probabilities, prediction.probabilities, atol=1e-5)
+
+
+def test_predictor_builds_the_output_stride_the_checkpoint_names(lits_run, tmp_path):
+    """Stride 8 and 16 have the same weights: only the checkpoint's word tells them apart."""
+    _, run = lits_run
+    checkpoint = load_checkpoint(run / "model.pt")
+    checkpoint["model"]["output_stride"] = 8
+    torch.save(checkpoint, tmp_path / "os8.pt")
+    del checkpoint["model"]["output_stride"]  # a checkpoint from before the switch: 16
+    torch.save(checkpoint, tmp_path / "old.pt")
+    images = torch.zeros(1, 3, 32, 32)
+    for name, side in (("os8.pt", 4), ("old.pt", 2)):
+        encoder = Predictor.from_checkpoint(tmp_path / name).model.encoder
+        with torch.no_grad():
+            assert encoder(images)[-1].shape[-2:] == (side, side), name
 
 
 def test_predictor_refuses_patches_of_another_size(lits_run):

@@ -76,3 +76,20 @@ def test_acoseg_pairs_a_batch_with_itself_in_halves():
         batch = model(images)
         explicit = model(images, images[[2, 3, 0, 1]])
     torch.testing.assert_close(batch, explicit)
+
+
+@pytest.mark.parametrize("arch", ["a1", "acoseg"])
+def test_output_stride_8_doubles_the_deepest_feature_map(arch):
+    """The switch of the protocol study: same parameters, an encoder map twice as fine (64 px: 4x4 -> 8x8)."""
+    images = torch.zeros(2, 3, 64, 64)
+    sizes, counts = {}, {}
+    for stride in (16, 8):
+        model = build_model(arch, encoder="resnet18", output_stride=stride).eval()
+        encoder = model.net.encoder if arch == "acoseg" else model.encoder
+        with torch.no_grad():
+            sizes[stride] = encoder(images)[-1].shape[-2:]
+            masks, _ = forward_outputs(model, images)
+        assert masks.shape == (2, 1, 64, 64)
+        counts[stride] = count_parameters(model)
+    assert tuple(sizes[16]) == (4, 4) and tuple(sizes[8]) == (8, 8)
+    assert counts[8] == counts[16]
