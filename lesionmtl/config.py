@@ -10,7 +10,7 @@ studies is trained once), so removing an ablation is deleting its study from the
 from __future__ import annotations
 
 import copy
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import yaml
@@ -24,6 +24,12 @@ from lesionmtl.runspec import SUPERVISIONS, RunSpec
 
 # Settings of `training:` that size a job rather than shape its result (resources, not params).
 JOB_SIZE = ("threads", "mem_mb", "runtime")
+# A study variant's derived dataset is named <dataset><VARIANT_MARK><variant>, e.g. synth_lits@released.
+VARIANT_MARK = "@"
+# Keys of a dataset entry a variant may not patch: they say which raw files are read, which the
+# derived dataset shares with its base; and the training keys that are resources or per model.
+RAW_DATA_KEYS = ("format", "synthetic", "raw_dir", "source", "release", "mirror", "keep_margin")
+FIXED_TRAINING_KEYS = (*JOB_SIZE, "per_model", "device")
 
 
 def load_schema() -> dict:
@@ -48,6 +54,20 @@ def canonical(value: Any) -> Any:
     return value
 
 
+def merge_patch(target: Any, patch: Any) -> Any:
+    """``target`` with the JSON merge patch ``patch`` applied (RFC 7386): mappings merge key by key,
+    ``None`` removes a key (the schema's default then fills it in again), anything else replaces."""
+    if not isinstance(patch, dict):
+        return copy.deepcopy(patch)
+    merged = copy.deepcopy(target) if isinstance(target, dict) else {}
+    for key, value in patch.items():
+        if value is None:
+            merged.pop(key, None)
+        else:
+            merged[key] = merge_patch(merged.get(key), value)
+    return merged
+
+
 def _set_defaults(validator, properties, instance, schema):
     for name, subschema in properties.items():
         if "default" in subschema and isinstance(instance, dict):
@@ -65,11 +85,12 @@ def validated(instance: Any, schema: dict) -> Any:
     return instance
 
 
-def validate(config: dict) -> None:
-    """Check ``config`` against the schema and fill in the schema's defaults, in place."""
-    error = next(iter(_DefaultingValidator(load_schema()).iter_errors(config)), None)
+def validate(config: dict, schema: dict | None = None, at: str = "") -> None:
+    """Check ``config`` (or a part of it at ``at``, against its part ``schema`` of the config schema)
+    and fill in the schema's defaults, in place."""
+    error = next(iter(_DefaultingValidator(schema or load_schema()).iter_errors(config)), None)
     if error is not None:
-        where = "".join(f"[{p!r}]" for p in error.absolute_path) or "the top level"
+        where = at + "".join(f"[{p!r}]" for p in error.absolute_path) or "the top level"
         raise ConfigError(f"invalid configuration at {where}: {error.message}")
 
 
@@ -88,10 +109,14 @@ class DatasetConfig:
     pseudolabels: dict[str, Any]  # {"ellipse": {...}, "grabcut": {...}}: lesionmtl.pseudolabels
     synthetic: dict[str, Any] | None  # generator settings; None: real data in raw_dir
     raw: dict[str, Any]  # the validated entry itself (what lesionmtl.fetching reads)
+    base: str = ""  # the dataset whose raw files it reads: itself, or the base of a study variant
+    variant: str | None = None  # the study variant it is derived for (name dataset@variant)
 
     @classmethod
-    def from_dict(cls, name: str, ds: dict) -> DatasetConfig:
+    def from_dict(cls, name: str, ds: dict, base: str | None = None, variant: str | None = None) -> DatasetConfig:
         return cls(
+            base=base or name,
+            variant=variant,
             name=name,
             format=ds["format"],
             patch_size=ds["patch_size"],
@@ -129,7 +154,8 @@ class Study:
     seeds: tuple[int, ...]
     alpha_seg: tuple[float, ...]
     sweep_k: bool
-    datasets: tuple[str, ...]
+    datasets: tuple[str, ...]  # with variants: the derived datasets, base by base, variant by variant
+    variants: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -142,7 +168,7 @@ class ExperimentConfig:
 
 @dataclass(frozen=True)
 class TrainingConfig:
-    settings: dict[str, Any]  # what shapes a run's result: encoder, epochs, lr, ...
+    settings: dict[str, Any]  # what shapes a run's result: encoder, epochs, lr, ... (a variant's: VariantSettings)
     per_model: dict[str, dict[str, Any]]  # settings that differ per architecture
     threads: int
     mem_mb: int
@@ -178,6 +204,19 @@ class ReportConfig:
 
 
 @dataclass(frozen=True)
+class VariantSettings:
+    """What a study variant sets for its derived dataset beside the dataset entry: the training
+    settings (no resources, no per-model values), the clustering, and the metric protocol."""
+
+    training: dict[str, Any]
+    clustering: ClusteringConfig
+    metrics: str
+    changes: str  # its patches, as one line for the protocol table
+    compare_with: str | None  # the variant whose derived dataset its difference is stated against
+    models: tuple[str, ...] | None = None  # the models it trains, where not the study's
+
+
+@dataclass(frozen=True)
 class WorkflowConfig:
     datasets: dict[str, DatasetConfig]
     experiment: ExperimentConfig
@@ -186,6 +225,28 @@ class WorkflowConfig:
     pseudolabels: PseudolabelConfig
     evaluation: EvaluationConfig
     report: ReportConfig
+    variants: dict[str, VariantSettings] = field(default_factory=dict)  # by derived dataset name
+
+    @property
+    def base_datasets(self) -> list[str]:
+        """The datasets of the config's ``datasets:`` (not derived for a study variant), in order."""
+        return [name for name, ds in self.datasets.items() if ds.variant is None]
+
+    def training_for(self, dataset: str, arch: str) -> dict[str, Any]:
+        """The training settings of one architecture's runs on ``dataset`` (a variant's own, if derived)."""
+        variant = self.variants.get(dataset)
+        if variant is None:
+            return self.training.for_arch(arch)
+        return canonical({**variant.training, **self.training.per_model.get(arch, {})})
+
+    def clustering_for(self, dataset: str) -> ClusteringConfig:
+        variant = self.variants.get(dataset)
+        return variant.clustering if variant else self.clustering
+
+    def metrics_for(self, dataset: str) -> str:
+        """The metric protocol ``dataset``'s runs are scored with (lesionmtl.metrics)."""
+        variant = self.variants.get(dataset)
+        return variant.metrics if variant else self.evaluation.metrics
 
     @property
     def data_label(self) -> str:
@@ -214,7 +275,7 @@ class WorkflowConfig:
                 "the difference of Canny edge counts, kept for empty predictions)"
             )
         pseudo = dataset_schema["pseudolabels"]["properties"]
-        for ds in self.datasets.values():
+        for ds in (self.datasets[name] for name in self.base_datasets):  # a variant's table names its own
             changed = [
                 f"{kind} {ds.pseudolabels[kind]}"
                 for kind in ("ellipse", "grabcut")
@@ -239,9 +300,11 @@ class WorkflowConfig:
             return []
         ds = self.datasets[dataset]
         k_values = ds.k_sweep if spec.sweep_k else (ds.k,)
+        variant = self.variants.get(dataset)
+        models = variant.models if variant and variant.models else spec.models
         runs = [
             RunSpec(arch, supervision, k, alpha, seed)
-            for arch in spec.models
+            for arch in models
             for supervision in spec.supervision
             for k in (k_values if needs_clusters(arch) else (0,))
             for alpha in spec.alpha_seg
@@ -268,6 +331,12 @@ def load_config(config: dict) -> WorkflowConfig:
             alpha_seg=tuple(spec.get("alpha_seg", [exp["alpha_seg"]])),
             sweep_k=spec["sweep_k"],
             datasets=tuple(spec.get("datasets", config["datasets"])),
+            # the variant without a patch (the study's reference) first, then by name
+            variants=tuple(
+                sorted(
+                    spec.get("variants", {}), key=lambda v: (bool(set(spec["variants"][v]) - {"datasets", "models"}), v)
+                )
+            ),
         )
         for name, spec in exp["studies"].items()
     }
@@ -277,6 +346,31 @@ def load_config(config: dict) -> WorkflowConfig:
     formats = list(FORMATS)
     order = sorted(config["datasets"], key=lambda name: (formats.index(config["datasets"][name]["format"]), name))
     datasets = {name: DatasetConfig.from_dict(name, config["datasets"][name]) for name in order}
+    variants = {}
+    for study in studies.values():
+        derived = {}
+        specs = exp["studies"][study.name].get("variants", {})
+        plain = [name for name, patch in specs.items() if not set(patch) - {"datasets", "models"}]
+        for variant in study.variants:
+            at = f"['experiment']['studies'][{study.name!r}]['variants'][{variant!r}]"
+            patch = specs[variant]
+            compare_with = patch.get("compare_with", plain[0] if plain and plain[0] != variant else None)
+            if compare_with is not None and compare_with not in specs:
+                raise ConfigError(f"invalid configuration at {at}['compare_with']: no variant {compare_with!r}")
+            unknown = sorted(set(patch.get("datasets", [])) - set(study.datasets))
+            if unknown:
+                raise ConfigError(f"invalid configuration at {at}['datasets']: not datasets of the study: {unknown}")
+            for base in patch.get("datasets", study.datasets):
+                name = f"{base}{VARIANT_MARK}{variant}"
+                derived[name], variants[name] = _derive(config, base, variant, patch, at)
+                variants[name] = replace(
+                    variants[name],
+                    compare_with=None if compare_with is None else f"{base}{VARIANT_MARK}{compare_with}",
+                    models=tuple(patch["models"]) if "models" in patch else None,
+                )
+        datasets.update(sorted(derived.items(), key=lambda item: order.index(item[1].base)))
+        if derived:
+            studies[study.name] = replace(study, datasets=tuple(name for name in datasets if name in derived))
     _check_full_supervision(studies, datasets)
     return WorkflowConfig(
         datasets=datasets,
@@ -290,6 +384,51 @@ def load_config(config: dict) -> WorkflowConfig:
         pseudolabels=PseudolabelConfig(**config["pseudolabels"]),
         evaluation=EvaluationConfig(**config["evaluation"]),
         report=ReportConfig(**config["report"]),
+        variants=variants,
+    )
+
+
+def _one_line(value: Any) -> str:
+    """A config value as YAML on one line ({mode: crop}, null, 8)."""
+    return yaml.safe_dump(value, default_flow_style=True, width=1000).removesuffix("...\n").strip()
+
+
+def _derive(config: dict, base: str, variant: str, patch: dict, at: str) -> tuple[DatasetConfig, VariantSettings]:
+    """The dataset and settings of ``variant`` of a study on ``base``: the variant's merge patches
+    applied to the validated config, and validated again (``at``: where the variant is, for errors)."""
+    if base not in config["datasets"]:
+        raise ConfigError(f"invalid configuration at {at}: the study's dataset {base!r} is not in datasets")
+    for section, fixed, why in (
+        ("dataset", RAW_DATA_KEYS, "a variant reads its base dataset's raw files"),
+        ("training", FIXED_TRAINING_KEYS, "resources and per-model settings are the same for every dataset"),
+    ):
+        clash = sorted(set(patch.get(section, {})) & set(fixed))
+        if clash:
+            raise ConfigError(f"invalid configuration at {at}[{section!r}]: {why}; it cannot set {', '.join(clash)}")
+    schema = load_schema()
+    parts = {}
+    for section, target, part in (
+        ("dataset", config["datasets"][base], schema["properties"]["datasets"]["additionalProperties"]),
+        ("training", config["training"], schema["properties"]["training"]),
+        ("clustering", config["clustering"], schema["properties"]["clustering"]),
+        ("evaluation", config["evaluation"], schema["properties"]["evaluation"]),
+    ):
+        parts[section] = merge_patch(target, patch.get(section, {}))
+        validate(parts[section], {**part, "$defs": schema["$defs"]}, f"{at}[{section!r}]")
+    changes = "; ".join(
+        f"{section}.{key}: {_one_line(value)}"
+        for section in ("dataset", "training", "clustering", "evaluation")
+        for key, value in canonical(patch.get(section, {})).items()
+    )
+    return (
+        DatasetConfig.from_dict(f"{base}{VARIANT_MARK}{variant}", parts["dataset"], base=base, variant=variant),
+        VariantSettings(
+            training={k: v for k, v in parts["training"].items() if k not in (*JOB_SIZE, "per_model")},
+            clustering=ClusteringConfig(**parts["clustering"]),
+            metrics=parts["evaluation"]["metrics"],
+            changes=changes or "none",
+            compare_with=None,
+        ),
     )
 
 

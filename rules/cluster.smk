@@ -12,8 +12,8 @@ rule cluster:
     localrule: True  # K-means on a table of shape features: seconds
     params:
         k=lambda w: int(w.k),
-        features=CONFIG.clustering.features,
-        fit_on=CONFIG.clustering.fit_on,
+        features=lambda w: CONFIG.clustering_for(w.dataset).features,
+        fit_on=lambda w: CONFIG.clustering_for(w.dataset).fit_on,
         code=script_code("cluster.py"),
     script:
         "../workflow_scripts/cluster.py"

@@ -32,7 +32,8 @@ except ConfigError as exc:
 DATASETS = list(CONFIG.datasets)
 # Datasets whose runs are evaluated (all but `score_against: none`): the scored artefacts use only these.
 SCORED = [name for name in DATASETS if CONFIG.datasets[name].scored]
-REAL_DATASETS = {name: ds for name, ds in CONFIG.datasets.items() if not ds.is_synthetic}
+# A study variant's dataset (name dataset@variant) reads its base's raw files: checked and fetched once.
+REAL_DATASETS = {name: ds for name, ds in CONFIG.datasets.items() if not ds.is_synthetic and ds.variant is None}
 for _name, _ds in REAL_DATASETS.items():
     try:
         check_source(_name, _ds.raw)
@@ -52,7 +53,7 @@ FETCH_DIRS = {Path(ds.raw_dir).as_posix(): name for name, ds in REAL_DATASETS.it
 
 wildcard_constraints:
     **WILDCARD_PATTERNS,
-    dataset="|".join(DATASETS),
+    dataset="|".join(map(re.escape, DATASETS)),
     shard=r"\d+",
 
 
@@ -69,13 +70,13 @@ def dataset_config(wildcards):
 def raw_dir(wildcards):
     """Synthetic datasets are written by `synthesize`; real ones are read where they lie."""
     ds = dataset_config(wildcards)
-    return paths.synthetic_raw_dir(ds.name) if ds.is_synthetic else ds.raw_dir
+    return paths.synthetic_raw_dir(ds.base) if ds.is_synthetic else ds.raw_dir
 
 
 def ingest_inputs(wildcards):
     """What ingest waits for: the synthetic folder, the receipts of the fetched release files,
     or (real data read as it lies) the raw folder itself."""
-    fetched = FETCHED.get(wildcards.dataset)
+    fetched = FETCHED.get(dataset_config(wildcards).base)
     if fetched:
         return [receipt_path(raw_dir(wildcards), f) for f in fetched]
     return [raw_dir(wildcards)]

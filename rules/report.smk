@@ -9,8 +9,13 @@ report: "captions/workflow.rst"
 
 
 def artefact_datasets(artefact):
-    """The datasets an artefact covers: the scored ones where it reads evaluations."""
-    return SCORED if artefact.scored else DATASETS
+    """The datasets an artefact covers: those of its study (none when the study is not configured;
+    the config's own for data and models), the scored ones where it reads evaluations."""
+    if artefact.study is None:
+        covered = CONFIG.base_datasets
+    else:
+        covered = STUDIES[artefact.study].datasets if artefact.study in STUDIES else ()
+    return [ds for ds in (SCORED if artefact.scored else DATASETS) if ds in covered]
 
 
 def is_built(artefact):

@@ -32,7 +32,7 @@ rule train:
     params:
         # only what shapes the result: threads and resources are not params, so raising
         # `runtime` does not retrain anything
-        training=lambda w: CONFIG.training.for_arch(w.arch),
+        training=lambda w: CONFIG.training_for(w.dataset, w.arch),
         alpha_seg=lambda w: float(w.alpha),
         alpha_cls=CONFIG.experiment.alpha_cls,
         state_dir=run_path("state"),
@@ -52,14 +52,14 @@ rule evaluate:
         run_path("evaluate_log"),
     wildcard_constraints:
         # a dataset with score_against: none is trained, never evaluated ("(?!)" matches nothing)
-        dataset="|".join(SCORED) or "(?!)",
+        dataset="|".join(map(re.escape, SCORED)) or "(?!)",
     # Scoring only (the train job predicted): numpy on one CPU, no GPU.
     threads: 1
     resources:
         mem_mb=2000,
         runtime=runtime_per_attempt(30),
     params:
-        metrics=CONFIG.evaluation.metrics,
+        metrics=lambda w: CONFIG.metrics_for(w.dataset),
         code=script_code("evaluate.py"),
     script:
         "../workflow_scripts/evaluate.py"

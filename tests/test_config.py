@@ -133,3 +133,79 @@ def test_the_order_of_the_keys_changes_no_setting_a_rule_compares():
         assert repr(reversed_.datasets[name].reader) == repr(ds.reader)
     for arch in ("a1", "acoseg"):
         assert repr(reversed_.training.for_arch(arch)) == repr(ordered.training.for_arch(arch))
+
+
+# -- study variants (the protocol study) ----------------------------------------------------------
+def with_variants(**variants) -> dict:
+    config = tiny_config()
+    config["training"]["canvas"] = {"mode": "reflect", "size": [64, 80]}
+    config["experiment"]["studies"]["protocol"] = {"models": ["a1", "a1l"], "variants": variants}
+    return config
+
+
+def test_merge_patch_merges_mappings_and_null_removes():
+    from lesionmtl.config import merge_patch
+
+    target = {"canvas": {"mode": "reflect", "size": [64, 80]}, "lr": 0.1, "keep": {"a": 1}}
+    patch = {"canvas": {"mode": "crop", "size": None}, "lr": None, "keep": {"b": [2]}}
+    assert merge_patch(target, patch) == {"canvas": {"mode": "crop"}, "keep": {"a": 1, "b": [2]}}
+    assert target["canvas"] == {"mode": "reflect", "size": [64, 80]}  # not changed in place
+
+
+def test_each_variant_is_its_own_dataset_with_its_own_settings():
+    workflow = load_config(
+        with_variants(
+            released={},
+            crop={"training": {"canvas": {"mode": "crop", "size": None}, "output_stride": 8}},
+            exact={"datasets": ["synth_ham"], "dataset": {"pseudolabels": {"ellipse": None}, "k": 2}},
+            shape={"models": ["a1l"], "compare_with": "crop", "clustering": {"features": "released"}},
+        )
+    )
+    derived = [name for name in workflow.datasets if name not in workflow.base_datasets]
+    assert workflow.base_datasets == ["synth_deeplesion", "synth_ham"]
+    assert derived == [  # base by base, the reference variant (no patch) first
+        "synth_deeplesion@released", "synth_deeplesion@crop", "synth_deeplesion@shape",
+        "synth_ham@released", "synth_ham@crop", "synth_ham@exact", "synth_ham@shape",
+    ]  # fmt: skip
+    assert workflow.experiment.studies["protocol"].datasets == tuple(derived)
+    crop = workflow.training_for("synth_ham@crop", "a1")
+    assert crop["canvas"] == {"mode": "crop"} and crop["output_stride"] == 8
+    assert workflow.training_for("synth_ham@released", "a1")["canvas"] == {"mode": "reflect", "size": [64, 80]}
+    assert workflow.training_for("synth_ham", "a1") == workflow.training.for_arch("a1")
+    exact = workflow.datasets["synth_ham@exact"]
+    assert (exact.base, exact.variant, exact.k) == ("synth_ham", "exact", 2)
+    assert exact.pseudolabels["ellipse"]["draw"] == "exact"
+    assert workflow.clustering_for("synth_ham@shape").features == "released"
+    assert workflow.clustering_for("synth_ham@crop").features == "shape"
+    assert [r.arch for r in workflow.study_runs("synth_ham@shape", "protocol")] == ["a1l"]
+    assert workflow.variants["synth_ham@shape"].compare_with == "synth_ham@crop"
+    assert workflow.variants["synth_ham@crop"].compare_with == "synth_ham@released"
+    assert workflow.variants["synth_ham@released"].compare_with is None
+    assert workflow.variants["synth_ham@exact"].changes == "dataset.k: 2; dataset.pseudolabels: {ellipse: null}"
+    # no other study runs on a variant's dataset, and the variants leave the captions' note alone
+    assert not any(workflow.study_runs(name, "main") for name in derived)
+    assert workflow.protocol_note == load_config(with_variants(released={})).protocol_note
+
+
+@pytest.mark.parametrize(
+    ("variant", "said"),
+    [
+        ({"dataset": {"raw_dir": "elsewhere"}}, "['v']['dataset']: a variant reads its base dataset's raw files"),
+        ({"training": {"threads": 4}}, "it cannot set threads"),
+        ({"training": {"output_stride": 4}}, "['variants']['v']['training']['output_stride']"),
+        ({"compare_with": "nothing"}, "['variants']['v']['compare_with']: no variant 'nothing'"),
+        ({"datasets": ["synth_lits"]}, "not datasets of the study: ['synth_lits']"),
+        ({"evaluation": {"export_masks": True}}, "['variants']['v']"),
+    ],
+)
+def test_a_bad_variant_names_itself(variant, said):
+    with pytest.raises(ConfigError) as error:
+        load_config(with_variants(v=variant))
+    assert said in str(error.value)
+
+
+def test_variant_order_in_the_file_changes_nothing():
+    variants = {"b": {"training": {"lr": 0.01}}, "a": {"training": {"lr": 0.1}}, "ref": {}}
+    first, second = (load_config(with_variants(**v)) for v in (variants, reversed_keys(variants)))
+    assert list(first.datasets) == list(second.datasets)
+    assert repr(first.variants) == repr(second.variants)
