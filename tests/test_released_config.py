@@ -43,6 +43,16 @@ def test_released_config_plans_every_study_without_network(tmp_path):
     assert all(workflow.study_runs(ds, study) for ds in workflow.datasets for study in ("main", "backbone"))
 
 
+def test_protocol_config_plans_its_study_alone(tmp_path):
+    protocol = REPO / "configs" / "protocol.yaml"
+    jobs = planned_jobs(snakemake(tmp_path, "-n", "--configfile", str(protocol)))
+    config = yaml.safe_load(protocol.read_text())
+    study = load_config(config).experiment.studies["protocol"]
+    assert study.datasets and jobs["train"] == jobs["evaluate"] == n_runs(config)
+    assert jobs["report_protocol"] == 1 and "report_table1" not in jobs
+    assert jobs["synthesize"] == 3  # the variants read the base datasets' files
+
+
 def test_every_caption_names_the_switches_off_our_defaults():
     assert load_config(yaml.safe_load((REPO / "config.yaml").read_text())).protocol_note == ""
     note = load_config(released()).protocol_note
@@ -103,19 +113,75 @@ def tiny_released() -> dict:
     return config
 
 
-@pytest.mark.slow
-def test_released_config_runs_end_to_end_on_tiny_data(tmp_path):
+# The protocol study on the tiny released run: the released protocol, output stride 8 on the crop
+# canvas against it, and the group split on the crop canvas against that (compare_with).
+TINY_PROTOCOL = {
+    "models": ["a1l"],
+    "datasets": ["synth_ham"],
+    "variants": {
+        "released": {},
+        "crop_os8": {"training": {"canvas": {"mode": "crop", "size": None}, "output_stride": 8}},
+        "crop_group_split": {
+            "compare_with": "crop_os8",
+            "dataset": {"split_by": None, "split_seed": None},
+            "training": {"canvas": None, "output_stride": 8},
+        },
+    },
+}
+
+
+@pytest.fixture(scope="module")
+def released_run(tmp_path_factory):
+    """The tiny released config with its protocol study, run to the end (and its report built)."""
+    workdir = tmp_path_factory.mktemp("released")
     config = tiny_released()
-    write_config(tmp_path, config)
-    result = snakemake(tmp_path)
+    config["experiment"]["studies"]["protocol"] = TINY_PROTOCOL
+    write_config(workdir, config)
+    result = snakemake(workdir)
     assert result.returncode == 0, result.stderr[-5000:]
-    assert (tmp_path / paths.table("table1", "md")).exists()
-    ham = pd.read_parquet(tmp_path / paths.lesions("synth_ham"))
-    assert dict(zip(ham["lesion_id"], ham["split"])) == released_image_split(ham["lesion_id"], (0.7, 0.2, 0.1), 1)
-    facts = pd.read_parquet(tmp_path / paths.pseudolabel_facts("synth_deeplesion"))
-    assert facts["grabcut_fell_back"].mean() > 0.9  # the near-black DeepLesion input: GrabCut is the ellipse
-    report = snakemake(tmp_path, "--report", "report.html")
+    report = snakemake(workdir, "--report", "report.html")
     assert report.returncode == 0, report.stderr[-3000:]
-    assert "the AVD column is MedPy" in (tmp_path / "report.html").read_text(errors="replace")
-    model = torch.load(tmp_path / paths.run_file("synth_lits", "a1l-ellipse-k3-a50-s0", "model"), weights_only=True)
+    return workdir
+
+
+@pytest.mark.slow
+def test_released_config_runs_end_to_end_on_tiny_data(released_run):
+    assert (released_run / paths.table("table1", "md")).exists()
+    ham = pd.read_parquet(released_run / paths.lesions("synth_ham"))
+    assert dict(zip(ham["lesion_id"], ham["split"])) == released_image_split(ham["lesion_id"], (0.7, 0.2, 0.1), 1)
+    facts = pd.read_parquet(released_run / paths.pseudolabel_facts("synth_deeplesion"))
+    assert facts["grabcut_fell_back"].mean() > 0.9  # the near-black DeepLesion input: GrabCut is the ellipse
+    assert "the AVD column is MedPy" in (released_run / "report.html").read_text(errors="replace")
+    model = torch.load(released_run / paths.run_file("synth_lits", "a1l-ellipse-k3-a50-s0", "model"), weights_only=True)
     assert model["input"]["canvas"] == {"mode": "reflect", "size": [96, 112]}
+
+
+@pytest.mark.slow
+def test_protocol_study_runs_each_variant_on_its_own_copy_of_the_data(released_run):
+    table = pd.read_csv(released_run / paths.table("protocol", "csv"))
+    assert list(table["variant"]) == ["released", "crop_group_split", "crop_os8"]  # the reference first
+    rows = table.set_index("variant")
+    assert rows.loc["crop_os8", "compare_with"] == "synth_ham@released"
+    assert rows.loc["crop_group_split", "compare_with"] == "synth_ham@crop_os8"
+    assert rows.loc["crop_os8", "changes"] == "training.canvas: {mode: crop, size: null}; training.output_stride: 8"
+    assert (table["s_per_image_mean"] > 0).all() and (table["seeds"] == 1).all()
+    assert "one seed: noise unknown" in (released_run / paths.table("protocol", "md")).read_text()
+    # one raw copy; each variant's own ingest: the released split by image, the fix's by lesion
+    assert sorted(p.name for p in (released_run / "results" / "raw").iterdir()) == [
+        "synth_deeplesion", "synth_ham", "synth_lits"
+    ]  # fmt: skip
+    base, fixed = (
+        pd.read_parquet(released_run / paths.lesions(f"synth_ham@{v}")) for v in ("released", "crop_group_split")
+    )
+    ham = pd.read_parquet(released_run / paths.lesions("synth_ham"))
+    assert dict(zip(base["lesion_id"], base["split"])) == dict(zip(ham["lesion_id"], ham["split"]))
+    by_group = fixed.groupby("group_id")["split"].nunique()
+    assert (by_group == 1).all() and (base.groupby("group_id")["split"].nunique() > 1).any()
+    model = torch.load(
+        released_run / paths.run_file("synth_ham@crop_os8", "a1l-ellipse-k3-a50-s0", "model"), weights_only=True
+    )
+    assert model["model"]["output_stride"] == 8 and model["input"]["canvas"] == {"mode": "crop"}
+    # the other studies' artefacts never see the variants' datasets
+    data = pd.read_csv(released_run / paths.table("data", "csv"))
+    assert sorted(data["Dataset"]) == ["synth_deeplesion", "synth_ham", "synth_lits"]
+    assert "@" not in (released_run / paths.table("table1", "csv")).read_text()

@@ -187,6 +187,13 @@ ARTEFACTS: dict[str, Artefact] = {
             "Figure 5: A1+L Dice vs the segmentation loss weight alpha_seg",
             inputs=_RUNS, scored=True,
         ),
+        Artefact(
+            "protocol", "Protocol study: released code vs our fixes", "table", "protocol", "protocol",
+            "The protocol study (configs/protocol.yaml): A1 and A1+L under the released code's protocol and "
+            "with our fixes switched on one at a time; Dice, HD95, empty predictions, seconds per training "
+            "image, and each difference beside its seed noise",
+            inputs={"runs": Runs("metrics"), "records": Runs("record")}, scored=True, params=("variants",),
+        ),
     )
 }  # fmt: skip
 

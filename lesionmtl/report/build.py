@@ -17,6 +17,7 @@ import pandas as pd
 from lesionmtl.report import ablations, figures, measurements
 from lesionmtl.report.artefacts import ARTEFACTS, output_key
 from lesionmtl.report.data_summary import data_summary
+from lesionmtl.report.protocol import write_protocol_table
 from lesionmtl.report.runs import collect_runs, load_metrics, run_facts
 from lesionmtl.report.tables import over_seeds, per_run_means, write_table1
 
@@ -70,6 +71,16 @@ def table7(inputs, outputs, params) -> None:
 def table8(inputs, outputs, params) -> None:
     ablations.classification_accuracy(
         load_metrics(inputs["runs"]), params["datasets"], _outputs(outputs, "table8"), params["data_label"]
+    )
+
+
+def protocol(inputs, outputs, params) -> None:
+    write_protocol_table(
+        load_metrics(inputs["runs"]),
+        collect_runs(inputs["records"]),
+        params["variants"],
+        _outputs(outputs, "protocol"),
+        params["data_label"],
     )
 
 

@@ -171,18 +171,22 @@ def table1(metrics: pd.DataFrame, datasets: list[str]) -> pd.DataFrame:
     return summary
 
 
-def seed_noise(summary: pd.DataFrame, column: str) -> pd.DataFrame:
-    """Each model's difference from A1 in ``column`` (its mean over seeds minus A1's) and the seed
-    noise of that difference: 2 standard errors, ``2 * sqrt(sd^2/n + sd_A1^2/n_A1)`` from the seed
-    spreads (~95% if seeds vary normally); NaN for A1 itself and where a side has one seed."""
-    base = summary[summary["arch"] == BASELINE].set_index("dataset")
-    mean, sd, n = (summary["dataset"].map(base[key]) for key in (f"{column}_mean", f"{column}_std", "seeds"))
-    diff = (summary[f"{column}_mean"] - mean).where(summary["arch"] != BASELINE)
+def seed_noise(summary: pd.DataFrame, column: str, reference: pd.Series | None = None) -> pd.DataFrame:
+    """Each row's difference from its reference row in ``column`` (its mean over seeds minus the
+    reference's) and the seed noise of that difference: 2 standard errors,
+    ``2 * sqrt(sd^2/n + sd_ref^2/n_ref)`` from the seed spreads (~95% if seeds vary normally); NaN
+    where a row has no reference or a side has one seed. ``reference``: each row's reference row
+    (an index label of ``summary``, NaN for none); default the A1 row of its dataset."""
+    if reference is None:
+        a1 = summary[summary["arch"] == BASELINE]
+        reference = summary["dataset"].map(pd.Series(a1.index, index=a1["dataset"])).where(summary["arch"] != BASELINE)
+    mean, sd, n = (reference.map(summary[key]) for key in (f"{column}_mean", f"{column}_std", "seeds"))
+    diff = summary[f"{column}_mean"] - mean
     noise = 2 * np.sqrt(summary[f"{column}_std"] ** 2 / summary["seeds"] + sd**2 / n)
     return pd.DataFrame({"diff": diff, "noise": noise.where((summary["seeds"] > 1) & (n > 1) & diff.notna())})
 
 
-def _noise_cell(diff: float, noise: float) -> str:
+def noise_cell(diff: float, noise: float) -> str:
     if np.isnan(diff):
         return "-"
     if np.isnan(noise):
@@ -205,7 +209,7 @@ def table1_display(summary: pd.DataFrame) -> pd.DataFrame:
             cells[heading] = mean_std(row, column) + (f" ({change:+.2f}%)" if not np.isnan(change) else "")
         cells["Empty preds"] = str(row["n_empty"])
         cells["Seeds"] = str(row["seeds"])
-        cells["Dice vs A1 ± seed noise"] = _noise_cell(row["dice_diff_vs_a1"], row["dice_diff_noise"])
+        cells["Dice vs A1 ± seed noise"] = noise_cell(row["dice_diff_vs_a1"], row["dice_diff_noise"])
         p_values = [
             f"vs {name} {row[f'dice_p_vs_{b}']:.2g} ({row[f'dice_groups_vs_{b}']} groups)"
             for b, name in ((b, MODEL_NAMES[b]) for b in (BASELINE, COSEG_BASELINE))
