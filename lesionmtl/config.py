@@ -4,7 +4,9 @@ read through small frozen objects, and the experiment matrix (which runs exist, 
 A *study* is one block of the paper's evidence (Table 1, the supervision ablation, the K sweep,
 ...). It names its models and, optionally, its datasets (default: all), supervision, seeds,
 alpha_seg values and whether it sweeps K. The runs of all studies are pooled (a run shared by two
-studies is trained once), so removing an ablation is deleting its study from the config.
+studies is trained once), so removing an ablation is deleting its study from the config. A study
+with *variants* (the protocol study) runs on derived datasets, ``dataset@variant``: the base
+dataset's raw files under the variant's merge-patched settings (:func:`merge_patch`).
 """
 
 from __future__ import annotations
@@ -30,6 +32,9 @@ VARIANT_MARK = "@"
 # derived dataset shares with its base; and the training keys that are resources or per model.
 RAW_DATA_KEYS = ("format", "synthetic", "raw_dir", "source", "release", "mirror", "keep_margin")
 FIXED_TRAINING_KEYS = (*JOB_SIZE, "per_model", "device")
+# The keys of a variant that choose its runs rather than patch settings: a variant with no other
+# key is a reference (the study's own settings), listed first and compared against by default.
+RUN_CHOICES = ("datasets", "models", "seeds")
 
 
 def load_schema() -> dict:
@@ -214,6 +219,7 @@ class VariantSettings:
     changes: str  # its patches, as one line for the protocol table
     compare_with: str | None  # the variant whose derived dataset its difference is stated against
     models: tuple[str, ...] | None = None  # the models it trains, where not the study's
+    seeds: tuple[int, ...] | None = None  # its seeds, where not the study's
 
 
 @dataclass(frozen=True)
@@ -265,6 +271,9 @@ class WorkflowConfig:
         canvas = self.training.settings["canvas"]
         if canvas != schema["training"]["properties"]["canvas"]["default"]:
             notes.append(f"input canvas {canvas} (loss over the canvas, scores on the patch)")
+        stride = self.training.settings["output_stride"]
+        if stride != schema["training"]["properties"]["output_stride"]["default"]:
+            notes.append(f"DeepLabV3+ output stride {stride} (paper 16)")
         for key in ("features", "fit_on"):
             value = getattr(self.clustering, key)
             if value != schema["clustering"]["properties"][key]["default"]:
@@ -302,13 +311,14 @@ class WorkflowConfig:
         k_values = ds.k_sweep if spec.sweep_k else (ds.k,)
         variant = self.variants.get(dataset)
         models = variant.models if variant and variant.models else spec.models
+        seeds = variant.seeds if variant and variant.seeds else spec.seeds
         runs = [
             RunSpec(arch, supervision, k, alpha, seed)
             for arch in models
             for supervision in spec.supervision
             for k in (k_values if needs_clusters(arch) else (0,))
             for alpha in spec.alpha_seg
-            for seed in spec.seeds
+            for seed in seeds
         ]
         return list(dict.fromkeys(runs))
 
@@ -320,7 +330,8 @@ class WorkflowConfig:
 
 def load_config(config: dict) -> WorkflowConfig:
     """Validate ``config`` (filling in the schema's defaults, in place) and parse it."""
-    validate(config)
+    schema = load_schema()
+    validate(config, schema)
     exp, training = config["experiment"], config["training"]
     studies = {
         name: Study(
@@ -334,7 +345,8 @@ def load_config(config: dict) -> WorkflowConfig:
             # the variant without a patch (the study's reference) first, then by name
             variants=tuple(
                 sorted(
-                    spec.get("variants", {}), key=lambda v: (bool(set(spec["variants"][v]) - {"datasets", "models"}), v)
+                    spec.get("variants", {}),
+                    key=lambda v: (bool(set(spec["variants"][v]) - set(RUN_CHOICES)), v),
                 )
             ),
         )
@@ -350,7 +362,7 @@ def load_config(config: dict) -> WorkflowConfig:
     for study in studies.values():
         derived = {}
         specs = exp["studies"][study.name].get("variants", {})
-        plain = [name for name, patch in specs.items() if not set(patch) - {"datasets", "models"}]
+        plain = [name for name, patch in specs.items() if not set(patch) - set(RUN_CHOICES)]
         for variant in study.variants:
             at = f"['experiment']['studies'][{study.name!r}]['variants'][{variant!r}]"
             patch = specs[variant]
@@ -362,11 +374,12 @@ def load_config(config: dict) -> WorkflowConfig:
                 raise ConfigError(f"invalid configuration at {at}['datasets']: not datasets of the study: {unknown}")
             for base in patch.get("datasets", study.datasets):
                 name = f"{base}{VARIANT_MARK}{variant}"
-                derived[name], variants[name] = _derive(config, base, variant, patch, at)
+                derived[name], variants[name] = _derive(config, schema, base, variant, patch, at)
                 variants[name] = replace(
                     variants[name],
                     compare_with=None if compare_with is None else f"{base}{VARIANT_MARK}{compare_with}",
                     models=tuple(patch["models"]) if "models" in patch else None,
+                    seeds=tuple(patch["seeds"]) if "seeds" in patch else None,
                 )
         datasets.update(sorted(derived.items(), key=lambda item: order.index(item[1].base)))
         if derived:
@@ -393,7 +406,9 @@ def _one_line(value: Any) -> str:
     return yaml.safe_dump(value, default_flow_style=True, width=1000).removesuffix("...\n").strip()
 
 
-def _derive(config: dict, base: str, variant: str, patch: dict, at: str) -> tuple[DatasetConfig, VariantSettings]:
+def _derive(
+    config: dict, schema: dict, base: str, variant: str, patch: dict, at: str
+) -> tuple[DatasetConfig, VariantSettings]:
     """The dataset and settings of ``variant`` of a study on ``base``: the variant's merge patches
     applied to the validated config, and validated again (``at``: where the variant is, for errors)."""
     if base not in config["datasets"]:
@@ -405,7 +420,6 @@ def _derive(config: dict, base: str, variant: str, patch: dict, at: str) -> tupl
         clash = sorted(set(patch.get(section, {})) & set(fixed))
         if clash:
             raise ConfigError(f"invalid configuration at {at}[{section!r}]: {why}; it cannot set {', '.join(clash)}")
-    schema = load_schema()
     parts = {}
     for section, target, part in (
         ("dataset", config["datasets"][base], schema["properties"]["datasets"]["additionalProperties"]),

@@ -158,7 +158,7 @@ def test_each_variant_is_its_own_dataset_with_its_own_settings():
             released={},
             crop={"training": {"canvas": {"mode": "crop", "size": None}, "output_stride": 8}},
             exact={"datasets": ["synth_ham"], "dataset": {"pseudolabels": {"ellipse": None}, "k": 2}},
-            shape={"models": ["a1l"], "compare_with": "crop", "clustering": {"features": "released"}},
+            shape={"models": ["a1l"], "seeds": [3, 4], "compare_with": "crop", "clustering": {"features": "released"}},
         )
     )
     derived = [name for name in workflow.datasets if name not in workflow.base_datasets]
@@ -177,7 +177,8 @@ def test_each_variant_is_its_own_dataset_with_its_own_settings():
     assert exact.pseudolabels["ellipse"]["draw"] == "exact"
     assert workflow.clustering_for("synth_ham@shape").features == "released"
     assert workflow.clustering_for("synth_ham@crop").features == "shape"
-    assert [r.arch for r in workflow.study_runs("synth_ham@shape", "protocol")] == ["a1l"]
+    assert [(r.arch, r.seed) for r in workflow.study_runs("synth_ham@shape", "protocol")] == [("a1l", 3), ("a1l", 4)]
+    assert [(r.arch, r.seed) for r in workflow.study_runs("synth_ham@crop", "protocol")] == [("a1", 0), ("a1l", 0)]
     assert workflow.variants["synth_ham@shape"].compare_with == "synth_ham@crop"
     assert workflow.variants["synth_ham@crop"].compare_with == "synth_ham@released"
     assert workflow.variants["synth_ham@released"].compare_with is None

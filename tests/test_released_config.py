@@ -58,6 +58,9 @@ def test_every_caption_names_the_switches_off_our_defaults():
     note = load_config(released()).protocol_note
     for said in ("'reflect'", "features released", "fit_on all", "MedPy", "'linewidth': 3", "image_released"):
         assert said in note, said
+    config = released()
+    config["training"]["output_stride"] = 8
+    assert "DeepLabV3+ output stride 8 (paper 16)" in load_config(config).protocol_note
 
 
 DATA = {"ingest", "pseudolabel_shard", "pseudolabels", "cluster", "train", "evaluate"}
@@ -166,6 +169,7 @@ def test_protocol_study_runs_each_variant_on_its_own_copy_of_the_data(released_r
     assert rows.loc["crop_os8", "changes"] == "training.canvas: {mode: crop, size: null}; training.output_stride: 8"
     assert (table["s_per_image_mean"] > 0).all() and (table["seeds"] == 1).all()
     assert "one seed: noise unknown" in (released_run / paths.table("protocol", "md")).read_text()
+    assert "protocol.csv" in (released_run / "report.html").read_text(errors="replace")
     # one raw copy; each variant's own ingest: the released split by image, the fix's by lesion
     assert sorted(p.name for p in (released_run / "results" / "raw").iterdir()) == [
         "synth_deeplesion", "synth_ham", "synth_lits"

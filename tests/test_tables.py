@@ -140,3 +140,41 @@ def test_figure3_shows_ten_clusters_chosen_by_size(tmp_path):
     outs = [tmp_path / "figure3.png", tmp_path / "figure3.pdf"]
     cluster_gallery(images, np.zeros((n, 16, 16), bool), clusters, lesions, outs, "Figure 3")
     assert all(p.stat().st_size > 0 for p in outs)
+
+
+def test_protocol_table_compares_each_variant_with_the_one_it_names():
+    """Two variants, two seeds, three test lesions; the smallest third is the shortest lesion."""
+    from lesionmtl.report.protocol import protocol_summary
+    from lesionmtl.report.tables import RUN_KEYS
+
+    rng = np.random.default_rng(0)
+    rows, records = [], []
+    for variant, offset in (("ref", 0.0), ("fix", 0.2)):
+        for seed in (0, 1):
+            dice = 0.4 + offset + rng.uniform(-0.05, 0.05, 3)
+            run = {
+                "dataset": f"ds@{variant}",
+                "arch": "a1",
+                "supervision": "ellipse",
+                "k": 0,
+                "alpha": 50.0,
+                "seed": seed,
+            }
+            for i, long_px in enumerate((2.0, 10.0, 20.0)):
+                rows.append({**run, "split": "test", "lesion_id": i, "dice": dice[i], "hd95": 1.0,
+                             "empty_pred": False, "long_px_ref": long_px})  # fmt: skip
+            records.append({**run, "train_seconds": 12.0, "epochs_run": 4, "n_train": 30})
+    metrics, records = pd.DataFrame(rows), pd.DataFrame(records)
+    variants = {
+        "ds@ref": {"base": "ds", "variant": "ref", "changes": "none", "compare_with": None},
+        "ds@fix": {"base": "ds", "variant": "fix", "changes": "x: 1", "compare_with": "ds@ref"},
+    }
+    summary = protocol_summary(metrics, records, variants).set_index("variant")
+    per_run = metrics.groupby(RUN_KEYS)["dice"].mean() * 100
+    ref, fix = (per_run.xs(f"ds@{v}", level="dataset") for v in ("ref", "fix"))
+    assert summary.loc["fix", "dice_diff"] == pytest.approx(fix.mean() - ref.mean())
+    assert summary.loc["fix", "dice_diff_noise"] == pytest.approx(2 * np.sqrt(fix.var() / 2 + ref.var() / 2))
+    assert np.isnan(summary.loc["ref", "dice_diff"])
+    small = metrics[metrics["long_px_ref"] == 2.0].groupby("dataset")["dice"].mean() * 100
+    assert summary.loc["fix", "dice_small_mean"] == pytest.approx(small["ds@fix"])
+    assert summary.loc["ref", "s_per_image_mean"] == pytest.approx(12.0 / (4 * 30))
