@@ -14,6 +14,7 @@ normalising there avoids a DataLoader entirely. The *canvas* the network sees is
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass
 
 import numpy as np
@@ -95,7 +96,10 @@ class ImageBatcher:
     def __init__(self, images: np.ndarray, device: torch.device, canvas: Canvas | None = None):
         if images.ndim != 4 or images.shape[-1] != 3 or images.dtype != np.uint8:
             raise ValueError(f"expected (N,H,W,3) uint8 patches, got {images.shape} {images.dtype}")
-        self.images = torch.from_numpy(np.ascontiguousarray(images)).to(device).permute(0, 3, 1, 2)
+        with warnings.catch_warnings():  # a read-only memory map shared, not copied: batches are gathered copies
+            warnings.filterwarnings("ignore", message="The given NumPy array is not writable")
+            stack = torch.from_numpy(np.ascontiguousarray(images))
+        self.images = stack.to(device).permute(0, 3, 1, 2)
         self.height, self.width = images.shape[1:3]
         self.canvas = canvas or Canvas()
         big_h, big_w, self.top, self.left = self.canvas.layout(self.height, self.width)
