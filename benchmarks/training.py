@@ -21,10 +21,14 @@ import yaml
 
 from benchmarks.machine import REPO
 from benchmarks.timing import Timer
+from lesionmtl.defaults import schema_defaults
 
 # The chosen input: configs/paper.yaml's canvas and output stride (the schema's defaults where it is silent).
-_PAPER = yaml.safe_load((REPO / "configs" / "paper.yaml").read_text())["training"]
-CHOSEN = {"canvas": _PAPER.get("canvas", {"mode": "crop"}), "output_stride": _PAPER.get("output_stride", 16)}
+_PAPER, _DEFAULTS = (
+    yaml.safe_load((REPO / "configs" / "paper.yaml").read_text())["training"],
+    schema_defaults("training"),
+)
+CHOSEN = {key: _PAPER.get(key, _DEFAULTS[key]) for key in ("canvas", "output_stride")}
 OURS_HW = (120, 120)  # a DeepLesion patch; ImageBatcher pads it to 128x128
 ORIGINAL_HW = (384, 480)  # the original code's input size
 ORIGINAL_CANVAS = {"mode": "reflect", "size": list(ORIGINAL_HW)}  # configs/released_code.yaml
@@ -43,7 +47,7 @@ def measure_step_throughput(
     mixed_precision: bool = True,
     channels_last: bool | None = None,
     canvas: dict | None = None,
-    output_stride: int = 16,
+    output_stride: int = _DEFAULTS["output_stride"],
 ) -> dict:
     """Images/s of ``steps`` real training steps of A1+L after ``warmup_steps`` untimed ones.
 

@@ -37,6 +37,16 @@ FIXED_TRAINING_KEYS = (*JOB_SIZE, "per_model", "device")
 RUN_CHOICES = ("datasets", "models", "seeds")
 
 
+def derived_name(base: str, variant: str) -> str:
+    """The dataset a study variant runs on: ``base`` under ``variant``'s settings."""
+    return f"{base}{VARIANT_MARK}{variant}"
+
+
+def is_reference(patch: dict) -> bool:
+    """Whether a variant only chooses runs (no settings of its own): the study's reference."""
+    return not set(patch) - set(RUN_CHOICES)
+
+
 def load_schema() -> dict:
     """The schema, with the enums of dataset formats, architectures and supervisions filled in from their registries."""
     schema = yaml.safe_load(SCHEMA_PATH.read_text())
@@ -214,12 +224,13 @@ class VariantSettings:
     settings (no resources, no per-model values), the clustering, and the metric protocol."""
 
     training: dict[str, Any]
+    patched: tuple[str, ...]  # the training keys it sets: they win over per_model
     clustering: ClusteringConfig
     metrics: str
     changes: str  # its patches, as one line for the protocol table
-    compare_with: str | None  # the variant whose derived dataset its difference is stated against
-    models: tuple[str, ...] | None = None  # the models it trains, where not the study's
-    seeds: tuple[int, ...] | None = None  # its seeds, where not the study's
+    compare_with: str | None  # the derived dataset its difference is stated against
+    models: tuple[str, ...] | None  # the models it trains, where not the study's
+    seeds: tuple[int, ...] | None  # its seeds, where not the study's
 
 
 @dataclass(frozen=True)
@@ -243,7 +254,21 @@ class WorkflowConfig:
         variant = self.variants.get(dataset)
         if variant is None:
             return self.training.for_arch(arch)
-        return canonical({**variant.training, **self.training.per_model.get(arch, {})})
+        per_model = {k: v for k, v in self.training.per_model.get(arch, {}).items() if k not in variant.patched}
+        return canonical({**variant.training, **per_model})
+
+    def variant_facts(self, dataset: str) -> dict[str, Any]:
+        """What the protocol table shows of ``dataset``: its base, variant, changes and the derived
+        dataset it is compared with (a dataset of the config's own: itself, no variant, none)."""
+        ds, variant = self.datasets[dataset], self.variants.get(dataset)
+        if variant is None:
+            return {"base": ds.base, "variant": "-", "changes": "none", "compare_with": None}
+        return {
+            "base": ds.base,
+            "variant": ds.variant,
+            "changes": variant.changes,
+            "compare_with": variant.compare_with,
+        }
 
     def clustering_for(self, dataset: str) -> ClusteringConfig:
         variant = self.variants.get(dataset)
@@ -343,12 +368,7 @@ def load_config(config: dict) -> WorkflowConfig:
             sweep_k=spec["sweep_k"],
             datasets=tuple(spec.get("datasets", config["datasets"])),
             # the variant without a patch (the study's reference) first, then by name
-            variants=tuple(
-                sorted(
-                    spec.get("variants", {}),
-                    key=lambda v: (bool(set(spec["variants"][v]) - set(RUN_CHOICES)), v),
-                )
-            ),
+            variants=tuple(sorted(spec.get("variants", {}), key=lambda v: (not is_reference(spec["variants"][v]), v))),
         )
         for name, spec in exp["studies"].items()
     }
@@ -358,32 +378,14 @@ def load_config(config: dict) -> WorkflowConfig:
     formats = list(FORMATS)
     order = sorted(config["datasets"], key=lambda name: (formats.index(config["datasets"][name]["format"]), name))
     datasets = {name: DatasetConfig.from_dict(name, config["datasets"][name]) for name in order}
-    variants = {}
-    for study in studies.values():
-        derived = {}
-        specs = exp["studies"][study.name].get("variants", {})
-        plain = [name for name, patch in specs.items() if not set(patch) - set(RUN_CHOICES)]
-        for variant in study.variants:
-            at = f"['experiment']['studies'][{study.name!r}]['variants'][{variant!r}]"
-            patch = specs[variant]
-            compare_with = patch.get("compare_with", plain[0] if plain and plain[0] != variant else None)
-            if compare_with is not None and compare_with not in specs:
-                raise ConfigError(f"invalid configuration at {at}['compare_with']: no variant {compare_with!r}")
-            unknown = sorted(set(patch.get("datasets", [])) - set(study.datasets))
-            if unknown:
-                raise ConfigError(f"invalid configuration at {at}['datasets']: not datasets of the study: {unknown}")
-            for base in patch.get("datasets", study.datasets):
-                name = f"{base}{VARIANT_MARK}{variant}"
-                derived[name], variants[name] = _derive(config, schema, base, variant, patch, at)
-                variants[name] = replace(
-                    variants[name],
-                    compare_with=None if compare_with is None else f"{base}{VARIANT_MARK}{compare_with}",
-                    models=tuple(patch["models"]) if "models" in patch else None,
-                    seeds=tuple(patch["seeds"]) if "seeds" in patch else None,
-                )
-        datasets.update(sorted(derived.items(), key=lambda item: order.index(item[1].base)))
-        if derived:
-            studies[study.name] = replace(study, datasets=tuple(name for name in datasets if name in derived))
+    for study in studies.values():  # a study may list datasets the config does not have (then: none)
+        copies = sorted(name for name in study.datasets if VARIANT_MARK in name)
+        if copies:
+            raise ConfigError(
+                f"invalid configuration at ['experiment']['studies'][{study.name!r}]['datasets']: {copies} "
+                "name a study variant's copy of a dataset; only the study with that variant runs on it"
+            )
+    variants = _expand_variants(config, schema, studies, datasets)
     _check_full_supervision(studies, datasets)
     return WorkflowConfig(
         datasets=datasets,
@@ -406,8 +408,75 @@ def _one_line(value: Any) -> str:
     return yaml.safe_dump(value, default_flow_style=True, width=1000).removesuffix("...\n").strip()
 
 
+def _expand_variants(
+    config: dict, schema: dict, studies: dict[str, Study], datasets: dict[str, DatasetConfig]
+) -> dict[str, VariantSettings]:
+    """Add each study variant's derived datasets to ``datasets`` (after the base datasets, base by
+    base) and to its study, in place; return their settings by derived name."""
+    order, variants = list(datasets), {}
+    for study in studies.values():
+        specs = config["experiment"]["studies"][study.name].get("variants", {})
+        if not specs:
+            continue
+        where = f"['experiment']['studies'][{study.name!r}]"
+        if study.sweep_k or len(study.supervision) > 1 or len(study.alpha_seg) > 1:
+            raise ConfigError(
+                f"invalid configuration at {where}: a study with variants compares protocols at one supervision "
+                "and one alpha_seg, without a K sweep; give the other axes a study of their own"
+            )
+        references = [name for name in study.variants if is_reference(specs[name])]
+        derived = {}
+        for variant in study.variants:
+            at = f"{where}['variants'][{variant!r}]"
+            patch = specs[variant]
+            bases = patch.get("datasets", [name for name in study.datasets if name in order])
+            if "compare_with" in patch:
+                compare_with = patch["compare_with"]
+                _check_comparison(specs, study, variant, compare_with, bases, at)
+            else:  # the reference, where it runs on the variant's datasets and models
+                compare_with = next((r for r in references if r != variant and _covers(specs, study, r, variant)), None)
+            _check_datasets(study, bases, at)
+            for base in bases:
+                name = derived_name(base, variant)
+                if name in variants:
+                    raise ConfigError(f"invalid configuration at {at}: {name} is also a variant of another study")
+                derived[name], variants[name] = _derive(
+                    config, schema, base, variant, patch, at, compare_with and derived_name(base, compare_with)
+                )
+        datasets.update(sorted(derived.items(), key=lambda item: order.index(item[1].base)))
+        studies[study.name] = replace(study, datasets=tuple(name for name in datasets if name in derived))
+    return variants
+
+
+def _check_datasets(study: Study, bases: list[str], at: str) -> None:
+    unknown = sorted(set(bases) - set(study.datasets))
+    if unknown:
+        raise ConfigError(f"invalid configuration at {at}['datasets']: not datasets of the study: {unknown}")
+
+
+def _covers(specs: dict, study: Study, other: str, variant: str) -> bool:
+    """Whether variant ``other`` runs on all of ``variant``'s datasets and on one of its models."""
+    datasets = set(specs[variant].get("datasets", study.datasets))
+    models = set(specs[variant].get("models", study.models))
+    return datasets <= set(specs[other].get("datasets", study.datasets)) and bool(
+        models & set(specs[other].get("models", study.models))
+    )
+
+
+def _check_comparison(specs: dict, study: Study, variant: str, compare_with: str, bases: list[str], at: str) -> None:
+    """The variant a variant names to be compared with must be another one, covering its datasets and
+    some of its models."""
+    if compare_with not in specs or compare_with == variant:
+        raise ConfigError(f"invalid configuration at {at}['compare_with']: no other variant {compare_with!r}")
+    if not _covers(specs, study, compare_with, variant):
+        raise ConfigError(
+            f"invalid configuration at {at}['compare_with']: {compare_with!r} does not run on all of its "
+            "datasets or on any of its models"
+        )
+
+
 def _derive(
-    config: dict, schema: dict, base: str, variant: str, patch: dict, at: str
+    config: dict, schema: dict, base: str, variant: str, patch: dict, at: str, compare_with: str | None
 ) -> tuple[DatasetConfig, VariantSettings]:
     """The dataset and settings of ``variant`` of a study on ``base``: the variant's merge patches
     applied to the validated config, and validated again (``at``: where the variant is, for errors)."""
@@ -435,13 +504,16 @@ def _derive(
         for key, value in canonical(patch.get(section, {})).items()
     )
     return (
-        DatasetConfig.from_dict(f"{base}{VARIANT_MARK}{variant}", parts["dataset"], base=base, variant=variant),
+        DatasetConfig.from_dict(derived_name(base, variant), parts["dataset"], base=base, variant=variant),
         VariantSettings(
             training={k: v for k, v in parts["training"].items() if k not in (*JOB_SIZE, "per_model")},
+            patched=tuple(sorted(patch.get("training", {}))),
             clustering=ClusteringConfig(**parts["clustering"]),
             metrics=parts["evaluation"]["metrics"],
             changes=changes or "none",
-            compare_with=None,
+            compare_with=compare_with,
+            models=tuple(patch["models"]) if "models" in patch else None,
+            seeds=tuple(patch["seeds"]) if "seeds" in patch else None,
         ),
     )
 

@@ -43,15 +43,7 @@ REPORT_PARAMS = {
     "encoders": lambda datasets: ["resnet101", CONFIG.training.settings["encoder"]],
     "cluster_counts": lambda datasets: {ds: CONFIG.datasets[ds].k for ds in datasets},
     "figure_lesions": lambda datasets: CONFIG.report.figure_lesions,
-    "variants": lambda datasets: {
-        ds: {
-            "base": CONFIG.datasets[ds].base,
-            "variant": CONFIG.datasets[ds].variant,
-            "changes": CONFIG.variants[ds].changes,
-            "compare_with": CONFIG.variants[ds].compare_with,
-        }
-        for ds in datasets
-    },
+    "variants": lambda datasets: {ds: CONFIG.variant_facts(ds) for ds in datasets},
 }
 
 

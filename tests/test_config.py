@@ -182,6 +182,7 @@ def test_each_variant_is_its_own_dataset_with_its_own_settings():
     assert workflow.variants["synth_ham@shape"].compare_with == "synth_ham@crop"
     assert workflow.variants["synth_ham@crop"].compare_with == "synth_ham@released"
     assert workflow.variants["synth_ham@released"].compare_with is None
+    assert workflow.variants["synth_ham@exact"].compare_with == "synth_ham@released"
     assert workflow.variants["synth_ham@exact"].changes == "dataset.k: 2; dataset.pseudolabels: {ellipse: null}"
     # no other study runs on a variant's dataset, and the variants leave the captions' note alone
     assert not any(workflow.study_runs(name, "main") for name in derived)
@@ -194,7 +195,8 @@ def test_each_variant_is_its_own_dataset_with_its_own_settings():
         ({"dataset": {"raw_dir": "elsewhere"}}, "['v']['dataset']: a variant reads its base dataset's raw files"),
         ({"training": {"threads": 4}}, "it cannot set threads"),
         ({"training": {"output_stride": 4}}, "['variants']['v']['training']['output_stride']"),
-        ({"compare_with": "nothing"}, "['variants']['v']['compare_with']: no variant 'nothing'"),
+        ({"compare_with": "nothing"}, "['variants']['v']['compare_with']: no other variant 'nothing'"),
+        ({"compare_with": "v"}, "no other variant 'v'"),
         ({"datasets": ["synth_lits"]}, "not datasets of the study: ['synth_lits']"),
         ({"evaluation": {"export_masks": True}}, "['variants']['v']"),
     ],
@@ -210,3 +212,34 @@ def test_variant_order_in_the_file_changes_nothing():
     first, second = (load_config(with_variants(**v)) for v in (variants, reversed_keys(variants)))
     assert list(first.datasets) == list(second.datasets)
     assert repr(first.variants) == repr(second.variants)
+
+
+def test_variants_that_would_mix_up_runs_are_refused():
+    two = with_variants(a={"training": {"lr": 0.1}})
+    two["experiment"]["studies"]["other"] = {"models": ["a1"], "variants": {"a": {"training": {"lr": 0.5}}}}
+    with pytest.raises(ConfigError, match="synth_deeplesion@a is also a variant of another study"):
+        load_config(two)
+    narrow = with_variants(ref={"datasets": ["synth_ham"]}, fix={"compare_with": "ref", "training": {"lr": 0.1}})
+    with pytest.raises(ConfigError, match="'ref' does not run on all of its datasets"):
+        load_config(narrow)
+    swept = with_variants(ref={})
+    swept["experiment"]["studies"]["protocol"]["sweep_k"] = True
+    with pytest.raises(ConfigError, match="without a K sweep"):
+        load_config(swept)
+    named = tiny_config()
+    named["datasets"]["synth_ham@x"] = named["datasets"].pop("synth_ham")
+    with pytest.raises(ConfigError, match="synth_ham@x"):
+        load_config(named)
+    listed = with_variants(ref={})
+    listed["experiment"]["studies"]["main"]["datasets"] = ["synth_ham@ref"]
+    with pytest.raises(ConfigError, match=r"\['main'\]\['datasets'\]: \['synth_ham@ref'\] name a study variant's copy"):
+        load_config(listed)
+
+
+def test_a_variants_training_patch_wins_over_per_model():
+    config = with_variants(ref={}, small={"training": {"batch_size": 4}})
+    config["training"]["per_model"] = {"a1": {"batch_size": 8, "lr": 1e-5}}
+    workflow = load_config(config)
+    assert workflow.training_for("synth_ham@small", "a1")["batch_size"] == 4
+    assert workflow.training_for("synth_ham@small", "a1")["lr"] == 1e-5
+    assert workflow.training_for("synth_ham@ref", "a1")["batch_size"] == 8

@@ -53,6 +53,14 @@ def test_protocol_config_plans_its_study_alone(tmp_path):
     assert jobs["synthesize"] == 3  # the variants read the base datasets' files
 
 
+def test_a_protocol_study_without_variants_plans_its_table(tmp_path):
+    config = tiny_config()
+    config["experiment"]["studies"] = {"protocol": {"models": ["a1"]}}
+    write_config(tmp_path, config)
+    jobs = planned_jobs(snakemake(tmp_path, "-n"))
+    assert jobs["report_protocol"] == 1 and jobs["train"] == 2
+
+
 def test_every_caption_names_the_switches_off_our_defaults():
     assert load_config(yaml.safe_load((REPO / "config.yaml").read_text())).protocol_note == ""
     note = load_config(released()).protocol_note

@@ -59,7 +59,9 @@ def write_protocol_table(
     metrics: pd.DataFrame, records: pd.DataFrame, variants: dict[str, dict], outputs: dict, data_label: str
 ) -> pd.DataFrame:
     summary = protocol_summary(metrics, records, variants)
-    compared = {ds: facts["compare_with"] for ds, facts in variants.items()}
+    compared = {
+        ds: variants[facts["compare_with"]]["variant"] for ds, facts in variants.items() if facts["compare_with"]
+    }
     display = pd.DataFrame(
         {
             "Dataset": summary["base"],
@@ -68,8 +70,8 @@ def write_protocol_table(
             "Model": summary["model"],
             "Dice": [mean_std(row, "dice") for _, row in summary.iterrows()],
             "Dice vs compared ± seed noise": [
-                "-" if not isinstance(compared[row.dataset], str) or pd.isna(row.dice_diff) else
-                f"vs {compared[row.dataset].rsplit('@', 1)[-1]}: {noise_cell(row.dice_diff, row.dice_diff_noise)}"
+                "-" if row.dataset not in compared or pd.isna(row.dice_diff) else
+                f"vs {compared[row.dataset]}: {noise_cell(row.dice_diff, row.dice_diff_noise)}"
                 for row in summary.itertuples()
             ],
             "Dice, smallest third": [mean_std(row, "dice_small") for _, row in summary.iterrows()],

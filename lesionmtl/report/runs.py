@@ -47,7 +47,7 @@ def collect_runs(records: list[str | Path]) -> pd.DataFrame:
                 "best_epoch": facts["best_epoch"],
                 "stopped_early": bool(facts["stopped_early"]),
                 "parameters": facts["parameters"],
-                "n_train": facts.get("n_train"),
+                "n_train": facts["n_train"],
             }
         )
     return pd.DataFrame(rows)
