@@ -4,11 +4,10 @@ import json
 import math
 import subprocess
 import sys
-from pathlib import Path
 
 import torch
 
-from tests.conftest import REPO, TINY, n_runs
+from tests.conftest import REPO
 
 BENCHMARKS = ("training", "metrics", "pseudolabels", "ingest", "snakemake", "jobs", "gpu")
 MACHINE_FACTS = ("cpu_model", "cpu_cores_logical", "torch", "device", "device_name")
@@ -64,17 +63,3 @@ def test_quick_suite_writes_json_and_prints_table(tmp_path):
     if not torch.cuda.is_available():
         assert "skipped: no CUDA" in table
     assert str(files[0]) in table
-
-
-def test_runlog_reads_every_job_of_a_real_run_from_snakemakes_log(finished_run):
-    from benchmarks.runlog import job_spans, summary
-
-    runs = [job_spans(log) for log in sorted((finished_run / ".snakemake" / "log").glob("*.snakemake.log"))]
-    full = [(spans, wall) for spans, wall in runs if sum(rule == "train" for rule, _, _ in spans) == n_runs(TINY)]
-    assert full, "no log of the full tiny run"
-    spans, wall = full[0]
-    assert {"synthesize", "ingest", "train", "evaluate", "report_table1", "all"} <= {rule for rule, _, _ in spans}
-    assert all(0 <= seconds <= wall for _, seconds, _ in spans) and wall > 0
-    trained = {Path(output).parent for rule, _, output in spans if rule == "train"}
-    assert len(trained) == n_runs(TINY) and all((finished_run / run / "run.json").is_file() for run in trained)
-    assert "| train |" in summary(finished_run)

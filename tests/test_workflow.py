@@ -9,7 +9,17 @@ import yaml
 
 from lesionmtl.config import load_config
 from lesionmtl.report.artefacts import ARTEFACTS
-from tests.conftest import REPO, TINY, TINY_CONFIG, planned_jobs, reversed_keys, snakemake, tiny_config, write_config
+from tests.conftest import (
+    REPO,
+    TINY,
+    TINY_CONFIG,
+    n_runs,
+    planned_jobs,
+    reversed_keys,
+    snakemake,
+    tiny_config,
+    write_config,
+)
 
 DATASETS = list(TINY["datasets"])
 # The tiny configuration has every study of the paper and scores every dataset: every registered
@@ -281,3 +291,17 @@ def test_bad_config_is_rejected_before_anything_runs(tmp_path):
     assert result.returncode != 0
     assert "['training']['epochs']" in result.stdout + result.stderr
     assert not (tmp_path / "results").exists()
+
+
+def test_runlog_reads_every_job_of_a_real_run_from_snakemakes_log(finished_run):
+    from benchmarks.runlog import job_spans, summary
+
+    runs = [job_spans(log) for log in sorted((finished_run / ".snakemake" / "log").glob("*.snakemake.log"))]
+    full = [(spans, wall) for spans, wall in runs if sum(rule == "train" for rule, _, _ in spans) == n_runs(TINY)]
+    assert full, "no log of the full tiny run"
+    spans, wall = full[0]
+    assert {"synthesize", "ingest", "train", "evaluate", "report_table1", "all"} <= {rule for rule, _, _ in spans}
+    assert all(0 <= seconds <= wall for _, seconds, _ in spans) and wall > 0
+    trained = {Path(output).parent for rule, _, output in spans if rule == "train"}
+    assert len(trained) == n_runs(TINY) and all((finished_run / run / "run.json").is_file() for run in trained)
+    assert "| train |" in summary(finished_run)
