@@ -432,10 +432,10 @@ def _expand_variants(
             bases = patch.get("datasets", [name for name in study.datasets if name in order])
             if "compare_with" in patch:
                 compare_with = patch["compare_with"]
-                _check_comparison(specs, study, variant, compare_with, bases, at)
+                _check_comparison(specs, study, variant, compare_with, at)
             else:  # the reference, where it runs on the variant's datasets and models
                 compare_with = next((r for r in references if r != variant and _covers(specs, study, r, variant)), None)
-            _check_datasets(study, bases, at)
+            _check_datasets(study, bases, order, at)
             for base in bases:
                 name = derived_name(base, variant)
                 if name in variants:
@@ -448,10 +448,12 @@ def _expand_variants(
     return variants
 
 
-def _check_datasets(study: Study, bases: list[str], at: str) -> None:
-    unknown = sorted(set(bases) - set(study.datasets))
-    if unknown:
-        raise ConfigError(f"invalid configuration at {at}['datasets']: not datasets of the study: {unknown}")
+def _check_datasets(study: Study, bases: list[str], configured: list[str], at: str) -> None:
+    """A variant's datasets must be its study's, and in the config's ``datasets:``."""
+    for names, of in ((study.datasets, "of the study"), (configured, "in datasets")):
+        unknown = sorted(set(bases) - set(names))
+        if unknown:
+            raise ConfigError(f"invalid configuration at {at}['datasets']: not datasets {of}: {unknown}")
 
 
 def _covers(specs: dict, study: Study, other: str, variant: str) -> bool:
@@ -463,7 +465,7 @@ def _covers(specs: dict, study: Study, other: str, variant: str) -> bool:
     )
 
 
-def _check_comparison(specs: dict, study: Study, variant: str, compare_with: str, bases: list[str], at: str) -> None:
+def _check_comparison(specs: dict, study: Study, variant: str, compare_with: str, at: str) -> None:
     """The variant a variant names to be compared with must be another one, covering its datasets and
     some of its models."""
     if compare_with not in specs or compare_with == variant:
@@ -480,8 +482,6 @@ def _derive(
 ) -> tuple[DatasetConfig, VariantSettings]:
     """The dataset and settings of ``variant`` of a study on ``base``: the variant's merge patches
     applied to the validated config, and validated again (``at``: where the variant is, for errors)."""
-    if base not in config["datasets"]:
-        raise ConfigError(f"invalid configuration at {at}: the study's dataset {base!r} is not in datasets")
     for section, fixed, why in (
         ("dataset", RAW_DATA_KEYS, "a variant reads its base dataset's raw files"),
         ("training", FIXED_TRAINING_KEYS, "resources and per-model settings are the same for every dataset"),

@@ -207,6 +207,13 @@ def test_a_bad_variant_names_itself(variant, said):
     assert said in str(error.value)
 
 
+def test_a_variant_on_a_dataset_the_config_lacks_names_it():
+    config = with_variants(v={"datasets": ["gone"]})
+    config["experiment"]["studies"]["protocol"]["datasets"] = ["synth_ham", "gone"]
+    with pytest.raises(ConfigError, match=r"\['v'\]\['datasets'\]: not datasets in datasets: \['gone'\]"):
+        load_config(config)
+
+
 def test_variant_order_in_the_file_changes_nothing():
     variants = {"b": {"training": {"lr": 0.01}}, "a": {"training": {"lr": 0.1}}, "ref": {}}
     first, second = (load_config(with_variants(**v)) for v in (variants, reversed_keys(variants)))
