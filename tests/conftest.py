@@ -5,6 +5,8 @@ workflow run to the end (``finished_run``) and the pristine datasets the bad-inp
 
 from __future__ import annotations
 
+import contextlib
+import io
 import os
 import re
 import subprocess
@@ -14,6 +16,7 @@ from pathlib import Path
 import pytest
 import yaml
 
+import lesionmtl.cli
 from lesionmtl.config import load_config
 from tests.bad_input import pristine
 
@@ -104,11 +107,27 @@ def snakemake(
     )
 
 
-def cli(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess:
-    """The ``lesionmtl`` command line (``python -m lesionmtl.cli``) in ``cwd``."""
-    return subprocess.run(
-        [sys.executable, "-m", "lesionmtl.cli", *args], cwd=cwd, capture_output=True, text=True, timeout=300
-    )
+def cli(*args: str, cwd: Path | None = None, process: bool = False) -> subprocess.CompletedProcess:
+    """The ``lesionmtl`` command line in ``cwd``: its ``main()`` here, with what it prints and its exit
+    status as a process would give them (saving each call the seconds of importing torch afresh);
+    ``process=True``: ``python -m lesionmtl.cli`` in a process of its own."""
+    if process:
+        return subprocess.run(
+            [sys.executable, "-m", "lesionmtl.cli", *args], cwd=cwd, capture_output=True, text=True, timeout=300
+        )
+    out, err, before = io.StringIO(), io.StringIO(), Path.cwd()
+    try:
+        os.chdir(cwd or before)
+        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+            try:
+                status = lesionmtl.cli.main(list(args))
+            except SystemExit as exit_:  # argparse, and a message the interpreter would print
+                status = exit_.code if isinstance(exit_.code, int) or exit_.code is None else 1
+                if isinstance(exit_.code, str):
+                    print(exit_.code, file=sys.stderr)
+    finally:
+        os.chdir(before)
+    return subprocess.CompletedProcess(["lesionmtl", *args], status or 0, out.getvalue(), err.getvalue())
 
 
 def angle_diff(a: float, b: float) -> float:
@@ -157,9 +176,15 @@ def shared_group(item: pytest.Item) -> str | None:
 
 @pytest.hookimpl(tryfirst=True)  # before xdist's own hook reads the marks
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Group the tests of each shared fixture, and put the ``slow`` tests of no group first.
+
+    xdist hands out the groups largest first, then the tests of no group in collection order, one by
+    one as workers free up: a long test left for last keeps one worker busy while the other idles.
+    Grouped tests keep their place (moving one would split its module's fixture under ``-n 0``)."""
     for item in items:
         if group := shared_group(item):
             item.add_marker(pytest.mark.xdist_group(group))
+    items.sort(key=lambda item: not (item.get_closest_marker("slow") and shared_group(item) is None))
 
 
 @pytest.fixture(scope="session")

@@ -5,6 +5,7 @@ import math
 import subprocess
 import sys
 
+import pytest
 import torch
 
 from tests.conftest import REPO
@@ -13,6 +14,7 @@ BENCHMARKS = ("training", "metrics", "pseudolabels", "ingest", "snakemake", "job
 MACHINE_FACTS = ("cpu_model", "cpu_cores_logical", "torch", "device", "device_name")
 
 
+@pytest.mark.slow
 def test_quick_suite_writes_json_and_prints_table(tmp_path):
     proc = subprocess.run(
         [sys.executable, "-m", "benchmarks", "--quick", "--out-dir", str(tmp_path)],

@@ -12,6 +12,8 @@ import signal
 import subprocess
 from pathlib import Path
 
+import pytest
+
 from lesionmtl.io import KILL_AFTER
 from tests.conftest import TINY, clean_env, snakemake, write_config
 
@@ -67,6 +69,7 @@ def tables(workdir: Path) -> dict[str, bytes]:
     }
 
 
+@pytest.mark.slow
 def test_killed_jobs_rerun_to_the_same_tables(tmp_path):
     reference, work = tmp_path / "reference", tmp_path / "killed"
     for folder in (reference, work):

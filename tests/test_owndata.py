@@ -70,7 +70,10 @@ def test_workflow_scores_the_masked_lesions_and_reports_diameters(trained):
 
 def test_segment_writes_masks_where_the_marks_are_and_their_measurements(trained):
     model = trained / RUN / "model.pt"
-    result = cli("segment", "--checkpoint", str(model), "--table", "raw/lesions.csv", "--out", "seg", cwd=trained)
+    # as a user runs it: the command in a process of its own (the other tests call its main() here)
+    result = cli(
+        "segment", "--checkpoint", str(model), "--table", "raw/lesions.csv", "--out", "seg", cwd=trained, process=True
+    )
     assert result.returncode == 0, result.stderr
     rows = pd.read_csv(trained / "raw/lesions.csv", dtype=str, keep_default_na=False)
     table = pd.read_csv(trained / "seg/measurements.csv")

@@ -119,31 +119,35 @@ def test_cluster_model_without_clusters_is_refused(tmp_path):
         _train(tmp_path, TrainConfig(arch="a1l", encoder="resnet18", epochs=1), data)
 
 
+def resumable_run(out: Path) -> None:
+    """A1+L for 3 epochs, its state saved after each, into ``out`` (resumed from there if present)."""
+    torch.set_num_threads(1)
+    config = TrainConfig(arch="a1l", encoder="resnet18", epochs=3, patience=3, seed=3, threads=1, state_every_s=0)
+    train_run(
+        config, squares(n=24, size=32), out / "model.pt", out / "history.parquet", out / "run.json", out / "state"
+    )
+
+
+# The same run in a process of its own, to be killed.
 TRAIN_SCRIPT = textwrap.dedent(
     """
-    import sys, torch
+    import sys
     from pathlib import Path
     sys.path.insert(0, {tests!r})
-    from test_training import squares
-    from lesionmtl.training import TrainConfig, train_run
-    torch.set_num_threads(1)
-    out = Path(sys.argv[1])
-    config = TrainConfig(arch="a1l", encoder="resnet18", epochs=4, patience=4, seed=3, threads=1, state_every_s=0)
-    train_run(config, squares(n=24, size=32), out / "model.pt", out / "history.parquet", out / "run.json", out / "state")
+    from test_training import resumable_run
+    resumable_run(Path(sys.argv[1]))
     """
 )
 
 
-def _run_training(out: Path, kill_after_epochs: int | None = None) -> None:
+def _kill_training(out: Path, after_epochs: int) -> None:
+    """Start the run in a process of its own and kill -9 it once its state holds ``after_epochs``."""
     script = TRAIN_SCRIPT.format(tests=str(Path(__file__).parent))
     proc = subprocess.Popen([sys.executable, "-c", script, str(out)], stderr=subprocess.DEVNULL)
-    if kill_after_epochs is None:
-        assert proc.wait(timeout=300) == 0
-        return
     state = out / "state" / "last.pt"
     deadline = time.time() + 300
     while time.time() < deadline:
-        if state.exists() and len(torch.load(state, weights_only=True)["history"]) >= kill_after_epochs:
+        if state.exists() and len(torch.load(state, weights_only=True)["history"]) >= after_epochs:
             break
         assert proc.poll() is None, "training finished before it could be killed"
         time.sleep(0.05)
@@ -151,12 +155,17 @@ def _run_training(out: Path, kill_after_epochs: int | None = None) -> None:
     proc.wait()
 
 
+@pytest.mark.slow
 def test_killed_training_resumes_to_the_same_weights(tmp_path):
     uninterrupted, resumed = tmp_path / "straight", tmp_path / "resumed"
-    _run_training(uninterrupted)
-    _run_training(resumed, kill_after_epochs=2)
+    resumable_run(uninterrupted)
+    _kill_training(resumed, after_epochs=1)
     assert not (resumed / "model.pt").exists()
-    _run_training(resumed)
+    saved = torch.load(resumed / "state" / "last.pt", weights_only=True)["history"]
+    resumable_run(resumed)  # here, not in the killed process: the same run from the state it left
+    # it went on from the saved epochs (their timings are the killed process's), not from scratch
+    history = pd.read_parquet(resumed / "history.parquet")
+    assert list(history["seconds"][: len(saved)]) == [epoch["seconds"] for epoch in saved]
 
     a = torch.load(uninterrupted / "model.pt", weights_only=True)["state_dict"]
     b = torch.load(resumed / "model.pt", weights_only=True)["state_dict"]
