@@ -2,33 +2,22 @@
 # artefact registry (lesionmtl/report/artefacts.py) declares them: one rule per builder.
 # An artefact whose study is not in the config is not built (delete a study to drop it).
 
-from lesionmtl.report.artefacts import ARTEFACTS, PerDataset, Runs, builders, output_key
+from lesionmtl.report.artefacts import (
+    ARTEFACTS,
+    PerDataset,
+    Runs,
+    builders,
+    covered_datasets,
+    is_built,
+    output_key,
+)
 
 
 report: "captions/workflow.rst"
 
 
 def artefact_datasets(artefact):
-    """The datasets an artefact covers: those of its study (none when the study is not configured;
-    the config's own for data and models), the scored ones where it reads evaluations."""
-    if artefact.study is None:
-        covered = CONFIG.base_datasets
-    else:
-        covered = STUDIES[artefact.study].datasets if artefact.study in STUDIES else ()
-    return [ds for ds in (SCORED if artefact.scored else DATASETS) if ds in covered]
-
-
-def is_built(artefact):
-    """Whether the default target asks for ``artefact``: its study has runs on the datasets it
-    covers (and, for the cluster accuracy, a model with a cluster head)."""
-    datasets = artefact_datasets(artefact)
-    if not datasets:
-        return False
-    if artefact.study is None:
-        return True
-    if not any(CONFIG.study_runs(ds, artefact.study) for ds in datasets):
-        return False
-    return not artefact.needs_cluster_head or bool(WITH_CLUSTER_HEAD & set(STUDIES[artefact.study].models))
+    return covered_datasets(artefact, CONFIG)
 
 
 # Files the workflow resolves for a PerDataset input, beside the functions of lesionmtl.paths.
@@ -88,7 +77,7 @@ def report_outputs():
     wanted = [
         artefact_path(a, stem, a.formats[0])
         for a in ARTEFACTS.values()
-        if is_built(a)
+        if is_built(a, CONFIG)
         for stem in a.file_stems(artefact_datasets(a))
     ]
     unscored = [ds for ds in DATASETS if ds not in SCORED]

@@ -196,7 +196,7 @@ def finished_run(tmp_path_factory) -> Path:
     workdir = tmp_path_factory.mktemp("workflow")
     write_config(workdir, TINY)
     dry = planned_jobs(snakemake(workdir, "-n"))
-    assert dry["train"] == dry["evaluate"] == n_runs(TINY) == 13
+    assert dry["train"] == dry["evaluate"] == n_runs(TINY) == 11
     assert dry["synthesize"] == 2 and dry["report_table1"] == 1
     result = snakemake(workdir)
     assert result.returncode == 0, result.stderr[-5000:]

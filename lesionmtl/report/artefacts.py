@@ -16,6 +16,12 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+from lesionmtl.architectures import WITH_CLUSTER_HEAD
+
+if TYPE_CHECKING:
+    from lesionmtl.config import WorkflowConfig
 
 TABLE_FORMATS = ("md", "tex", "csv")  # the csv is the report's entry
 FIGURE_FORMATS = ("png", "pdf")  # the png is the report's entry
@@ -204,6 +210,31 @@ def builders() -> dict[str, list[Artefact]]:
     for a in ARTEFACTS.values():
         by_builder.setdefault(a.builder, []).append(a)
     return by_builder
+
+
+def covered_datasets(artefact: Artefact, config: WorkflowConfig) -> list[str]:
+    """The datasets ``artefact`` covers under ``config``, in its order: those of its study (none when
+    the study is not configured; for data and models, the config's own, not a study variant's
+    copies), only the scored ones where it reads evaluations."""
+    studies = config.experiment.studies
+    if artefact.study is None:
+        covered = config.base_datasets
+    else:
+        covered = studies[artefact.study].datasets if artefact.study in studies else ()
+    return [name for name, ds in config.datasets.items() if name in covered and (ds.scored or not artefact.scored)]
+
+
+def is_built(artefact: Artefact, config: WorkflowConfig) -> bool:
+    """Whether the default target asks for ``artefact``: its study has runs on the datasets it
+    covers (and, for the cluster accuracy, a model with a cluster head)."""
+    datasets = covered_datasets(artefact, config)
+    if not datasets or artefact.study is None:
+        return bool(datasets)
+    if not any(config.study_runs(ds, artefact.study) for ds in datasets):
+        return False
+    return not artefact.needs_cluster_head or bool(
+        WITH_CLUSTER_HEAD & set(config.experiment.studies[artefact.study].models)
+    )
 
 
 def markdown_table() -> str:
