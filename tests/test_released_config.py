@@ -124,16 +124,14 @@ def tiny_released() -> dict:
     return config
 
 
-# The protocol study on the tiny released run: the released protocol, output stride 8 on the crop
-# canvas against it, and the group split on the crop canvas against that (compare_with).
+# The protocol study on the tiny released run: the released protocol, and our fixes of the split,
+# the canvas and the output stride together against it (the reference, by default).
 TINY_PROTOCOL = {
     "models": ["a1l"],
     "datasets": ["synth_ham"],
     "variants": {
         "released": {},
-        "crop_os8": {"training": {"canvas": {"mode": "crop", "size": None}, "output_stride": 8}},
-        "crop_group_split": {
-            "compare_with": "crop_os8",
+        "fixed": {
             "dataset": {"split_by": None, "split_seed": None},
             "training": {"canvas": None, "output_stride": 8},
         },
@@ -170,11 +168,12 @@ def test_released_config_runs_end_to_end_on_tiny_data(released_run):
 @pytest.mark.slow
 def test_protocol_study_runs_each_variant_on_its_own_copy_of_the_data(released_run):
     table = pd.read_csv(released_run / paths.table("protocol", "csv"))
-    assert list(table["variant"]) == ["released", "crop_group_split", "crop_os8"]  # the reference first
+    assert list(table["variant"]) == ["released", "fixed"]  # the reference first
     rows = table.set_index("variant")
-    assert rows.loc["crop_os8", "compare_with"] == "synth_ham@released"
-    assert rows.loc["crop_group_split", "compare_with"] == "synth_ham@crop_os8"
-    assert rows.loc["crop_os8", "changes"] == "training.canvas: {mode: crop, size: null}; training.output_stride: 8"
+    assert rows.loc["fixed", "compare_with"] == "synth_ham@released"
+    assert rows.loc["fixed", "changes"] == (
+        "dataset.split_by: null; dataset.split_seed: null; training.canvas: null; training.output_stride: 8"
+    )
     assert (table["s_per_image_mean"] > 0).all() and (table["seeds"] == 1).all()
     assert "one seed: noise unknown" in (released_run / paths.table("protocol", "md")).read_text()
     assert "protocol.csv" in (released_run / "report.html").read_text(errors="replace")
@@ -182,15 +181,13 @@ def test_protocol_study_runs_each_variant_on_its_own_copy_of_the_data(released_r
     assert sorted(p.name for p in (released_run / "results" / "raw").iterdir()) == [
         "synth_deeplesion", "synth_ham", "synth_lits"
     ]  # fmt: skip
-    base, fixed = (
-        pd.read_parquet(released_run / paths.lesions(f"synth_ham@{v}")) for v in ("released", "crop_group_split")
-    )
+    base, fixed = (pd.read_parquet(released_run / paths.lesions(f"synth_ham@{v}")) for v in ("released", "fixed"))
     ham = pd.read_parquet(released_run / paths.lesions("synth_ham"))
     assert dict(zip(base["lesion_id"], base["split"])) == dict(zip(ham["lesion_id"], ham["split"]))
     by_group = fixed.groupby("group_id")["split"].nunique()
     assert (by_group == 1).all() and (base.groupby("group_id")["split"].nunique() > 1).any()
     model = torch.load(
-        released_run / paths.run_file("synth_ham@crop_os8", "a1l-ellipse-k3-a50-s0", "model"), weights_only=True
+        released_run / paths.run_file("synth_ham@fixed", "a1l-ellipse-k3-a50-s0", "model"), weights_only=True
     )
     assert model["model"]["output_stride"] == 8 and model["input"]["canvas"] == {"mode": "crop"}
     # the other studies' artefacts never see the variants' datasets
