@@ -107,16 +107,22 @@ def _crop_to_union(p: np.ndarray, g: np.ndarray) -> tuple[np.ndarray, np.ndarray
     return p[r0:r1, c0:c1], g[r0:r1, c0:c1]
 
 
+def _empty_case(p: np.ndarray, g: np.ndarray) -> float | None:
+    """The value of a pair with an empty mask under the conventions above (0.0: both empty, nan:
+    one is), None where both masks hold a lesion."""
+    p_any, g_any = bool(p.any()), bool(g.any())
+    if p_any and g_any:
+        return None
+    return float("nan") if p_any or g_any else 0.0
+
+
 def _distance_pair(
     pred: np.ndarray, gt: np.ndarray, spacing: tuple[float, float] | None
 ) -> tuple[np.ndarray, np.ndarray] | float:
     """Directed distances both ways, or the empty-mask convention value (0.0 / nan)."""
     p, g = _as_pair(pred, gt)
-    p_any, g_any = p.any(), g.any()
-    if not p_any and not g_any:
-        return 0.0
-    if not p_any or not g_any:
-        return float("nan")
+    if (empty := _empty_case(p, g)) is not None:
+        return empty
     p, g = _crop_to_union(p, g)
     return _directed_distances(p, g, spacing), _directed_distances(g, p, spacing)
 
@@ -163,10 +169,8 @@ def hd95(pred: np.ndarray, gt: np.ndarray, *, spacing: tuple[float, float] | Non
     distances from every border pixel of each mask to the nearest border pixel of the other,
     both directions pooled. Unlike :func:`hausdorff` one stray pixel cannot set it."""
     p, g = _as_pair(pred, gt)
-    if not p.any() and not g.any():
-        return 0.0
-    if not p.any() or not g.any():
-        return float("nan")
+    if (empty := _empty_case(p, g)) is not None:
+        return empty
     return _hd95(*_crop_to_union(p, g), spacing)
 
 
@@ -206,10 +210,8 @@ def center_error(pred: np.ndarray, gt: np.ndarray, *, spacing: tuple[float, floa
     Centre of a mask: x_c = (leftmost x + rightmost x)/2, y_c = (top y + bottom y)/2.
     """
     p, g = _as_pair(pred, gt)
-    if not p.any() and not g.any():
-        return 0.0
-    if not p.any() or not g.any():
-        return float("nan")
+    if (empty := _empty_case(p, g)) is not None:
+        return empty
     sr, sc = spacing if spacing is not None else (1.0, 1.0)
     (pr, pc), (gr, gc) = _center(p), _center(g)
     return float(np.hypot((pr - gr) * sr, (pc - gc) * sc))
@@ -235,10 +237,8 @@ def perimeter(mask: np.ndarray) -> int:
 def perimeter_error(pred: np.ndarray, gt: np.ndarray) -> float:
     """|P_gt - P_pred| with P from :func:`perimeter` (pixel units; no spacing)."""
     p, g = _as_pair(pred, gt)
-    if not p.any() and not g.any():
-        return 0.0
-    if not p.any() or not g.any():
-        return float("nan")
+    if (empty := _empty_case(p, g)) is not None:
+        return empty
     p, g = _crop_to_union(p, g)
     return float(abs(perimeter(g) - perimeter(p)))
 
