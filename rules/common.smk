@@ -9,7 +9,7 @@ from snakemake.exceptions import WorkflowError
 from snakemake.logging import logger
 
 from lesionmtl import paths
-from lesionmtl.architectures import WITH_CLUSTER_HEAD, needs_clusters
+from lesionmtl.architectures import needs_clusters
 from lesionmtl.config import ConfigError, load_config
 from lesionmtl.fetching.releases import (
     RECEIPTS,

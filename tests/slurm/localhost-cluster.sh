@@ -204,6 +204,12 @@ stop() {
         fi
         rm -f "$STATE/run/$daemon.pid"
     done
+    # With a configuration to find, every SLURM client waits ~9 s for the stopped controller, and
+    # Snakemake's SLURM plugin runs `scontrol show config` in every Snakemake process, local runs
+    # included: take our link away (start puts it back).
+    if [[ $(readlink /etc/slurm/slurm.conf 2>/dev/null) == "$SLURM_CONF" ]]; then
+        rm /etc/slurm/slurm.conf
+    fi
 }
 
 status() {
