@@ -22,11 +22,12 @@ if __package__ in (None, ""):  # run as a script: import `benchmarks` from the r
 
 os.environ.setdefault("TQDM_DISABLE", "1")  # before tqdm is imported: no progress bars in the table
 
-from benchmarks import gpu, grabcut, ingest, jobs, metrics, training, workflow  # noqa: E402
+from benchmarks import convs, gpu, grabcut, ingest, jobs, metrics, training, workflow  # noqa: E402
 from benchmarks.machine import REPO, load_average, machine_facts  # noqa: E402
 
 BENCHMARKS = {
     "training": "training throughput, A1+L, 128x128 (ours) vs 384x480 (original)",
+    "convs": "the default CPU step's convolutions: forward, input and weight gradients",
     "metrics": "scoring 10,000 lesion pairs",
     "pseudolabels": "GrabCut pseudo-labels",
     "ingest": "ingest, synthetic DeepLesion",
@@ -40,6 +41,8 @@ def _run_one(name: str, args: argparse.Namespace, workdir: Path) -> dict:
     quick = args.quick
     if name == "training":
         return training.run(quick, threads=args.threads)
+    if name == "convs":
+        return convs.run(quick)
     if name == "metrics":
         return metrics.run(quick)
     if name == "pseudolabels":

@@ -10,7 +10,7 @@ import torch
 
 from tests.conftest import REPO
 
-BENCHMARKS = ("training", "metrics", "pseudolabels", "ingest", "snakemake", "jobs", "gpu")
+BENCHMARKS = ("training", "convs", "metrics", "pseudolabels", "ingest", "snakemake", "jobs", "gpu")
 MACHINE_FACTS = ("cpu_model", "cpu_cores_logical", "torch", "device", "device_name")
 
 
@@ -49,6 +49,7 @@ def test_quick_suite_writes_json_and_prints_table(tmp_path):
 
     # the headline figure of each benchmark
     assert "speedup_ours_vs_original" in results["training"]["figures"]
+    assert "tiny_maps_speedup_gemm_grad_weight" in results["convs"]["figures"]
     assert "score_masks_10k_s" in results["metrics"]["figures"]
     assert "naive_medpy_style_10k_s" in results["metrics"]["figures"]
     assert "speedup_2_vs_1_procs" in results["pseudolabels"]["figures"]
