@@ -1,8 +1,8 @@
 """Where the default CPU training step spends its convolution time: forward, input gradient and
 weight gradient of every ``Conv2d`` of the default model, and the weight gradient as one GEMM.
 
-The model is the default config's (A1+L: DeepLabV3+ with resnet18, output stride 16, K = 8) on
-the default 48x48 patches, batch 10, on the CPU with 1 torch thread (``training.threads``). At that
+The model is config.yaml's (A1+L: DeepLabV3+ with resnet18, output stride 16, K = 8) on its
+48x48 patches, batch 10, on the CPU with 1 torch thread (``training.threads``). At that
 input the deepest feature maps are 3x3, where oneDNN's weight-gradient kernel is far slower than
 the same arithmetic as a matrix product (``unfold`` of the input, then one GEMM); this benchmark
 measures that gap per map size so a change to the training path can be judged by a command, not a
@@ -17,10 +17,17 @@ from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
+import yaml
 
+from benchmarks.machine import REPO
 from benchmarks.timing import median, time_calls
+from lesionmtl.defaults import schema_defaults
 
-PATCH, BATCH, N_CLUSTERS = 48, 10, 8
+# The default config's model and input (its synth_deeplesion dataset; all three are alike).
+_DEFAULT = yaml.safe_load((REPO / "config.yaml").read_text())
+ENCODER, BATCH = _DEFAULT["training"]["encoder"], _DEFAULT["training"]["batch_size"]
+STRIDE = _DEFAULT["training"].get("output_stride", schema_defaults("training")["output_stride"])
+PATCH, N_CLUSTERS = (_DEFAULT["datasets"]["synth_deeplesion"][key] for key in ("patch_size", "k"))
 TINY_MAP = 16  # feature maps of at most this many positions (4x4) count as tiny
 
 
@@ -42,7 +49,7 @@ def model_convs() -> Counter:
     """Every Conv2d call of one forward pass of the default model, counted by shape."""
     from lesionmtl.models import build_model, forward_outputs
 
-    model = build_model("a1l", encoder="resnet18", n_clusters=N_CLUSTERS, encoder_weights=None)
+    model = build_model("a1l", encoder=ENCODER, n_clusters=N_CLUSTERS, encoder_weights=None, output_stride=STRIDE)
     seen: Counter = Counter()
 
     def record(module: torch.nn.Conv2d, args: tuple) -> None:
@@ -129,7 +136,7 @@ def run(quick: bool) -> dict:
     return {
         "figures": figures,
         "settings": {
-            "model": "a1l, resnet18, output stride 16",
+            "model": f"a1l, {ENCODER}, output stride {STRIDE}",
             "n_clusters": N_CLUSTERS,
             "input": [BATCH, 3, PATCH, PATCH],
             "threads": 1,
